@@ -1,0 +1,45 @@
+# Everything a fresh machine needs: venv, pip packages, Debian packages (redis-server, chromium).
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_GET := $(shell command -v apt-get 2>/dev/null)
+
+.PHONY: install system-deps run test lint bench train data
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	# torch first and exactly 2.13.0: the local CPU build, not gigabytes of CUDA wheels.
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+# redis-server backs the queue and the integration tests; chromium drives the browser tests.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		if [ -z "$(APT_GET)" ]; then echo "please install:$$missing"; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(STAMP) system-deps lint
+	$(PY) -m pytest
+
+run: $(STAMP) system-deps
+	$(PY) -m worker.serve
+
+bench: $(STAMP)
+	$(PY) -m model bench
+
+data: $(STAMP)
+	$(PY) -m model prepare --corpus debian --out data/
+
+train: $(STAMP)
+	$(PY) -m model train --data data/ --model audiounet --scale 4 --out runs/audiounet-x4
