@@ -1,0 +1,178 @@
+"""Audio I/O and the signal processing around the net: load, save, resample, low-res, spline, sinc."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy import interpolate, signal
+
+LOWRES_FILTERS = ("cheby8", "butter", "bessel", "ellip", "sinc", "random")
+
+
+class AudioError(ValueError):
+    """Input a person gave us that is not usable audio; the message is meant for them."""
+
+
+def _source(src: str | Path | bytes) -> str | io.BytesIO:
+    if isinstance(src, bytes | bytearray | memoryview):
+        if len(src) == 0:
+            raise AudioError("the file is empty")
+        return io.BytesIO(bytes(src))
+    return str(src)
+
+
+def info(src: str | Path | bytes) -> tuple[int, int, int]:
+    """(frames, rate, channels) from the header alone, without decoding the samples."""
+    try:
+        meta = sf.info(_source(src))
+    except AudioError:
+        raise
+    except Exception as err:
+        raise AudioError(_decode_message(err)) from None
+    if meta.frames <= 0:
+        raise AudioError("the file holds no audio samples")
+    return int(meta.frames), int(meta.samplerate), int(meta.channels)
+
+
+def load(src: str | Path | bytes) -> tuple[np.ndarray, int]:
+    """Decode wav/flac/ogg/mp3 at any rate: (samples float32 [C x T] in [-1, 1], rate)."""
+    try:
+        data, rate = sf.read(_source(src), dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except Exception as err:
+        raise AudioError(_decode_message(err)) from None
+    if data.shape[0] == 0:
+        raise AudioError("the file holds no audio samples")
+    if not np.all(np.isfinite(data)):
+        raise AudioError("the audio contains NaN or infinite samples")
+    return np.ascontiguousarray(data.T), int(rate)
+
+
+def _decode_message(err: Exception) -> str:
+    text = str(err)
+    if "unimplemented format" in text or "Format not recognised" in text or "unknown format" in text:
+        return "not an audio file we can decode (use wav, flac, ogg or mp3)"
+    if "System error" in text or "No such file" in text:
+        return "the audio file could not be opened"
+    return "the audio could not be decoded: it may be truncated or not audio at all"
+
+
+def to_wav_bytes(x: np.ndarray, rate: int) -> bytes:
+    """16-bit PCM WAV of `x` ([T] or [C x T], float in [-1, 1])."""
+    buf = io.BytesIO()
+    save(buf, x, rate)
+    return buf.getvalue()
+
+
+def save(dest: str | Path | io.BytesIO, x: np.ndarray, rate: int) -> None:
+    """Write `x` ([T] or [C x T]) as 16-bit PCM WAV, clipping to [-1, 1] rather than wrapping."""
+    x = np.asarray(x, dtype=np.float32)
+    frames = x if x.ndim == 1 else x.T
+    sf.write(
+        dest if isinstance(dest, io.BytesIO) else str(dest),
+        np.clip(frames, -1.0, 1.0),
+        int(rate),
+        subtype="PCM_16",
+        format="WAV",
+    )
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """Average channels of [C x T] into [T]."""
+    return x if x.ndim == 1 else x.mean(axis=0)
+
+
+def resample(x: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited resampling along the last axis (soxr, high quality)."""
+    if orig_rate == new_rate:
+        return np.asarray(x, dtype=np.float32)
+    import librosa  # slow to import; only the paths that resample pay for it
+
+    y = librosa.resample(
+        np.asarray(x, dtype=np.float32), orig_sr=orig_rate, target_sr=new_rate, res_type="soxr_hq"
+    )
+    return y.astype(np.float32)
+
+
+def lowres(
+    x: np.ndarray,
+    scale: int,
+    filter: str = "cheby8",
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Anti-alias and keep every `scale`-th sample along the last axis.
+
+    "cheby8" is the paper's prep (`scipy.signal.decimate`: order-8 Chebyshev I, cutoff 0.8 of the
+    new Nyquist, zero phase). The others exist so training sees many low-pass shapes: a model
+    trained on one filter learns that filter's fingerprint and fails on real narrowband audio.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if filter == "random":
+        rng = rng or np.random.default_rng()
+        return _random_lowpass(x, scale, rng)
+    if filter == "cheby8":
+        y = signal.decimate(x, scale, n=8, ftype="iir", zero_phase=True, axis=-1)
+    elif filter == "sinc":
+        y = signal.resample_poly(x, 1, scale, axis=-1)
+    elif filter in ("butter", "bessel", "ellip"):
+        y = _iir_lowpass(x, scale, filter, order=8, cutoff=0.9)
+    else:
+        raise ValueError(f"unknown low-pass filter {filter!r}; choose from {LOWRES_FILTERS}")
+    return y.astype(np.float32)
+
+
+def _iir_lowpass(x: np.ndarray, scale: int, kind: str, order: int, cutoff: float) -> np.ndarray:
+    """Zero-phase IIR low-pass at `cutoff` x the new Nyquist, then keep every `scale`-th sample."""
+    wn = cutoff / scale
+    if kind == "butter":
+        sos = signal.butter(order, wn, output="sos")
+    elif kind == "bessel":
+        sos = signal.bessel(order, wn, output="sos", norm="mag")
+    elif kind == "ellip":
+        sos = signal.ellip(order, 0.5, 60, wn, output="sos")
+    else:
+        sos = signal.cheby1(order, 0.05, wn, output="sos")
+    y = signal.sosfiltfilt(sos, x, axis=-1)
+    return y[..., ::scale]
+
+
+def _random_lowpass(x: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+    kind = rng.choice(["cheby1", "butter", "bessel", "ellip", "sinc"])
+    if kind == "sinc":
+        return signal.resample_poly(x, 1, scale, axis=-1).astype(np.float32)
+    order = int(rng.integers(4, 11))
+    cutoff = float(rng.uniform(0.75, 0.99))
+    return _iir_lowpass(x, scale, kind, order, cutoff).astype(np.float32)
+
+
+def spline(x_lowres: np.ndarray, scale: int) -> np.ndarray:
+    """Cubic-spline interpolation by `scale` along the last axis: the paper's input and baseline.
+
+    Sample i of the low-res signal sits at high-res position i * scale (what `decimate` keeps), and
+    the output has exactly len * scale samples.
+    """
+    x = np.asarray(x_lowres, dtype=np.float64)
+    n = x.shape[-1]
+    if n < 2:
+        return np.repeat(x, scale, axis=-1).astype(np.float32)
+    knots = np.arange(n) * scale
+    curve = interpolate.CubicSpline(knots, x, axis=-1, bc_type="not-a-knot", extrapolate=True)
+    return curve(np.arange(n * scale)).astype(np.float32)
+
+
+def sinc(x_lowres: np.ndarray, scale: int) -> np.ndarray:
+    """Band-limited (polyphase windowed-sinc) upsampling by `scale`: the sinc baseline."""
+    y = signal.resample_poly(np.asarray(x_lowres, dtype=np.float64), scale, 1, axis=-1)
+    return y.astype(np.float32)
+
+
+def trim_silence(x: np.ndarray, top_db: float = 40.0) -> np.ndarray:
+    """Cut leading and trailing silence from a 1-D signal (training data prep)."""
+    import librosa
+
+    y, _ = librosa.effects.trim(x, top_db=top_db)
+    return y

@@ -1,0 +1,62 @@
+"""Checkpoints that rebuild their own net: class, constructor args, rates and weights in one safetensors file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from model.nets import ARCHITECTURES
+
+
+def save(path: str | Path, net: nn.Module, *, init_args: dict, input_rate: int, scale: int,
+         training: dict | None = None, half: bool = False) -> None:
+    """Write weights and metadata atomically (temporary file + rename), fp16 if `half`."""
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    meta = {
+        "class": type(net).__name__,
+        "args": json.dumps(init_args),
+        "input_rate": str(input_rate),
+        "scale": str(scale),
+        "training": json.dumps(training or {}),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    save_file(state, tmp, metadata=meta)
+    os.replace(tmp, path)
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata of a checkpoint without torch: safetensors starts with a JSON header."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    meta = header.get("__metadata__", {})
+    return {
+        "class": meta.get("class"),
+        "args": json.loads(meta.get("args", "{}")),
+        "input_rate": int(meta.get("input_rate", 0)),
+        "scale": int(meta.get("scale", 0)),
+        "training": json.loads(meta.get("training", "{}")),
+    }
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the net a checkpoint describes, in eval mode, float32, on `device`."""
+    meta = read_metadata(path)
+    cls = ARCHITECTURES.get(meta["class"])
+    if cls is None:
+        raise ValueError(f"{path}: unknown architecture {meta['class']!r}")
+    net = cls(**meta["args"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    net.load_state_dict(state)
+    return net.to(device).eval(), meta

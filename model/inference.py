@@ -1,0 +1,120 @@
+"""Whole-file super-resolution: overlapping chunks batched through the net, crossfaded back together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model import audio, checkpoint, registry
+from model.nets import Spline
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def crossfade_window(length: int, margin: int, fade: int) -> np.ndarray:
+    """Chunk weight: `margin` zeros, a sin^2 rise over `fade`, ones, then the mirror image.
+
+    The zeroed margins drop the samples a chunk edge spoils (the convs see padding there); the rise
+    of one chunk and the fall of the previous one sum to exactly 1, so no seam is left.
+    """
+    w = np.ones(length, dtype=np.float32)
+    rise = np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade) ** 2
+    w[:margin] = 0
+    w[margin : margin + fade] = rise
+    w[length - margin - fade : length - margin] = rise[::-1]
+    w[length - margin :] = 0
+    return w
+
+
+class Upsampler:
+    """A loaded net plus the chunking that lets it take files of any length on CPU or CUDA.
+
+    Call it on low-res audio float32 [C x T] at `input_rate`; get [C x T*scale] at `output_rate`.
+    """
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        *,
+        name: str,
+        input_rate: int,
+        scale: int,
+        device: str = "auto",
+        chunk: int = 32768,
+        margin: int = 1024,
+        fade: int = 1024,
+        batch: int = 8,
+    ):
+        self.device = str(pick_device(device))
+        self.net = net.to(self.device).eval()
+        self.name, self.input_rate, self.scale = name, int(input_rate), int(scale)
+        self.output_rate = self.input_rate * self.scale
+        self.chunk, self.margin, self.fade, self.batch = chunk, margin, fade, batch
+
+    @classmethod
+    def load(
+        cls,
+        checkpoint_path: str | Path | None = None,
+        *,
+        input_rate: int | None = None,
+        scale: int = 4,
+        device: str = "auto",
+        **chunking,
+    ) -> Upsampler:
+        """A shipped model by (input rate, scale), "spline", a shipped name, or a checkpoint path."""
+        if checkpoint_path == "spline":
+            rate = input_rate or registry.OUTPUT_RATE // scale
+            return cls(Spline(), name="spline", input_rate=rate, scale=scale, device=device, **chunking)
+        path = Path(checkpoint_path) if checkpoint_path else None
+        if path is None or not path.exists():
+            path = Path(registry.find(checkpoint_path and str(checkpoint_path), input_rate, scale)["path"])
+        net, meta = checkpoint.load(path)
+        if meta["scale"] != scale:
+            raise LookupError(f"{path.name} upsamples by {meta['scale']}, not by {scale}")
+        return cls(net, name=path.stem, input_rate=meta["input_rate"], scale=scale, device=device,
+                   **chunking)
+
+    def __call__(
+        self, x_lowres: np.ndarray, progress: Callable[[float], None] | None = None
+    ) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x_lowres, dtype=np.float32))
+        interpolated = audio.spline(x, self.scale)
+        if isinstance(self.net, Spline):
+            if progress:
+                progress(1.0)
+            return interpolated
+        return np.stack([self._chunked(ch, progress, i, len(x)) for i, ch in enumerate(interpolated)])
+
+    def _chunked(self, signal: np.ndarray, progress, channel: int, channels: int) -> np.ndarray:
+        n = len(signal)
+        length, lead = self.chunk, self.margin + self.fade
+        hop = length - 2 * self.margin - self.fade
+        # Reflect-pad the lead-in so the first real sample already has full weight.
+        n_chunks = max(1, int(np.ceil((n + lead) / hop)))
+        total = (n_chunks - 1) * hop + length
+        padded = np.pad(signal, (lead, total - n - lead), mode="reflect" if n > lead else "constant")
+        window = crossfade_window(length, self.margin, self.fade)
+        out = np.zeros(total, dtype=np.float32)
+        weight = np.zeros(total, dtype=np.float32)
+        with torch.inference_mode():
+            for first in range(0, n_chunks, self.batch):
+                starts = range(first * hop, min(first + self.batch, n_chunks) * hop, hop)
+                batch = np.stack([padded[s : s + length] for s in starts])[:, None, :]
+                y = self.net(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+                for s, chunk_out in zip(starts, y[:, 0], strict=True):
+                    out[s : s + length] += window * chunk_out
+                    weight[s : s + length] += window
+                if progress:
+                    done = min(first + self.batch, n_chunks) / n_chunks
+                    progress((channel + done) / channels)
+        # Edges of the whole signal have only one chunk's weight; dividing keeps them exact.
+        return (out / np.maximum(weight, 1e-6))[lead : lead + n]

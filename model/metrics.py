@@ -1,0 +1,65 @@
+"""Quality metrics: SNR and log-spectral distance (LSD, LSD-HF) as the AP-BWE evaluation defines them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_FFT = 2048
+HOP = 512
+
+
+def _match(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ref = np.asarray(ref, dtype=np.float64).reshape(-1)
+    est = np.asarray(est, dtype=np.float64).reshape(-1)
+    n = min(len(ref), len(est))
+    return ref[:n], est[:n]
+
+
+def snr(ref: np.ndarray, est: np.ndarray) -> float:
+    """10 log10(sum ref^2 / sum (ref - est)^2) in dB, over the whole file."""
+    ref, est = _match(ref, est)
+    noise = np.sum((ref - est) ** 2)
+    power = np.sum(ref**2)
+    return float(10 * np.log10((power + 1e-20) / (noise + 1e-20)))
+
+
+def log_power_spectrogram(x: np.ndarray) -> np.ndarray:
+    """log10 of |STFT|^2 clamped at 1e-8: [frames x bins], n_fft 2048, hop 512, periodic Hann.
+
+    Frames are centred with reflect padding of n_fft // 2 on each side (torch.stft(center=True)).
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    pad = N_FFT // 2
+    mode = "reflect" if len(x) > pad else "constant"
+    x = np.pad(x, pad, mode=mode)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)  # periodic Hann
+    n_frames = 1 + (len(x) - N_FFT) // HOP
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
+    spec = np.fft.rfft(x[idx] * window, axis=-1)
+    return np.log10(np.maximum(np.abs(spec) ** 2, 1e-8))
+
+
+def _lsd_bins(ref: np.ndarray, est: np.ndarray, first_bin: int) -> float:
+    ref, est = _match(ref, est)
+    diff = log_power_spectrogram(ref)[:, first_bin:] - log_power_spectrogram(est)[:, first_bin:]
+    return float(np.mean(np.sqrt(np.mean(diff**2, axis=1))))
+
+
+def lsd(ref: np.ndarray, est: np.ndarray) -> float:
+    """RMS over frequency of the log10-power difference, mean over frames (one file)."""
+    return _lsd_bins(ref, est, 0)
+
+
+def hf_first_bin(scale: int) -> int:
+    """First STFT bin strictly above the low-res Nyquist (rate / 2 / scale)."""
+    return (N_FFT // 2) // scale + 1
+
+
+def lsd_hf(ref: np.ndarray, est: np.ndarray, scale: int) -> float:
+    """LSD over the bins above the low-res Nyquist only: the band the model has to invent."""
+    return _lsd_bins(ref, est, hf_first_bin(scale))
+
+
+def score(ref: np.ndarray, est: np.ndarray, scale: int) -> dict[str, float]:
+    """{"snr", "lsd", "lsd_hf"} of one estimate against its reference."""
+    return {"snr": snr(ref, est), "lsd": lsd(ref, est), "lsd_hf": lsd_hf(ref, est, scale)}
