@@ -1,0 +1,139 @@
+"""Submit a job: check the upload and its parameters, store it, enqueue `upsample(job_id)`."""
+
+from __future__ import annotations
+
+import logging
+
+import kombu.exceptions
+import redis
+
+from model import audio, registry
+from worker.celery_app import UPSAMPLE_TASK, celery_for
+from worker.config import Settings
+from worker.jobstore import JobStore
+
+MODES = ("simulate", "enhance")
+MAX_CHANNELS = 2
+MIN_SECONDS = 0.25
+UNREACHABLE = "the job queue is not reachable right now; try again shortly"
+
+log = logging.getLogger(__name__)
+
+
+class JobRejected(ValueError):
+    """A job refused before it was stored; the message is for the person, with an HTTP status."""
+
+    def __init__(self, message: str, http_status: int = 400):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+def submit(
+    store: JobStore,
+    audio_bytes: bytes,
+    *,
+    filename: str,
+    mode: str,
+    scale: int,
+    model: str | None = None,
+    settings: Settings,
+) -> str:
+    """Validate, store and enqueue one job; return its id or raise JobRejected (400/413/415/422).
+
+    The job goes on the queue at `settings.redis_url`, which must be the Redis behind `store`.
+    A Redis that cannot be reached is a 503, and nothing is left behind.
+    """
+    if not audio_bytes:
+        raise JobRejected("the file is empty", 400)
+    if mode not in MODES:
+        raise JobRejected(f"mode must be one of {', '.join(MODES)}, not {str(mode)[:20]!r}", 400)
+    if isinstance(scale, bool) or not isinstance(scale, int):
+        raise JobRejected(f"scale must be a whole number such as 2 or 4, not {str(scale)[:20]!r}")
+    check_size(len(audio_bytes), settings)
+    entry = resolve_model(model, scale, settings)
+    try:
+        frames, rate, channels = audio.info(audio_bytes)
+    except audio.AudioError as err:
+        raise JobRejected(str(err), 415) from None
+    check_audio(frames, rate, channels, mode, entry, settings)
+
+    params = {"mode": mode, "scale": scale, "model": entry["name"], "filename": filename}
+    try:
+        job_id = store.create(audio_bytes, params)
+    except redis.RedisError:
+        log.exception("could not store a job")
+        raise JobRejected(UNREACHABLE, 503) from None
+    try:
+        # The job store holds the status; a Celery result would only add a pub/sub subscription
+        # per job to the web process.
+        celery_for(settings).send_task(
+            UPSAMPLE_TASK, args=[job_id], task_id=job_id, ignore_result=True
+        )
+    except (redis.RedisError, kombu.exceptions.OperationalError):
+        log.exception("could not enqueue job %s", job_id)
+        store.delete(job_id)
+        raise JobRejected(UNREACHABLE, 503) from None
+    return job_id
+
+
+def resolve_model(model: str | None, scale: int, settings: Settings) -> dict:
+    """The registry entry a job will run: the named model, WORKER_CHECKPOINT, or the default.
+
+    With no model named and none shipped for this scale, the spline baseline runs, and the job's
+    params say so.
+    """
+    scales = sorted({m["scale"] for m in registry.available_models()})
+    if scale not in scales:
+        raise JobRejected(
+            f"scale {scale} is not supported; choose {' or '.join(map(str, scales))}", 422
+        )
+    name = model or settings.checkpoint
+    try:
+        return registry.find(name, None, scale)
+    except LookupError as err:
+        if name:
+            raise JobRejected(str(err), 422) from None
+    return registry.find("spline", None, scale)
+
+
+def check_size(n_bytes: int, settings: Settings) -> None:
+    """Refuse files above MAX_UPLOAD_BYTES (the worker checks again: its limits may differ)."""
+    if n_bytes > settings.max_bytes:
+        raise JobRejected(
+            f"the file is {n_bytes / 1e6:.1f} MB; the limit is {settings.max_bytes / 1e6:.0f} MB",
+            413,
+        )
+
+
+def check_audio(
+    frames: int,
+    rate: int,
+    channels: int,
+    mode: str,
+    entry: dict,
+    settings: Settings,
+) -> None:
+    """Refuse audio too long or short, with too many channels, or at too low a rate for `mode`."""
+    seconds = frames / rate
+    if seconds > settings.max_seconds:
+        raise JobRejected(
+            f"the audio is {_clock(seconds)} long; the limit is {_clock(settings.max_seconds)}",
+            413,
+        )
+    if seconds < MIN_SECONDS:
+        raise JobRejected(f"the audio lasts {seconds:.2f} s; send at least {MIN_SECONDS} s", 422)
+    if channels > MAX_CHANNELS:
+        raise JobRejected(f"the audio has {channels} channels; send mono or stereo", 422)
+    if mode == "simulate" and rate < entry["output_rate"]:
+        raise JobRejected(
+            f"simulate mode needs audio sampled at {entry['output_rate']} Hz or more to use as the "
+            f"reference; this file is {rate} Hz: choose enhance mode to upsample it instead",
+            422,
+        )
+    if rate < 1000:
+        raise JobRejected(f"a sample rate of {rate} Hz is too low to be speech", 422)
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}:{rest:02d}"

@@ -1,0 +1,145 @@
+"""Jobs in Redis: one hash per job holds its status JSON, bookkeeping and files, under one TTL."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+
+import redis
+
+FILE_NAMES = (
+    "input",
+    "lowres.wav",
+    "superres.wav",
+    "reference.wav",
+    "spectrogram.png",
+    "result.json",
+)
+STATES = ("queued", "running", "done", "failed")
+FINISHED = ("done", "failed")
+TIMING_KEYS = ("queued_s", "processing_s", "audio_s", "realtime_factor", "device")
+
+KEY_PREFIX = "superres:job:"
+STATUS_FIELD = b"status"
+META_FIELD = b"meta"
+
+
+class JobGone(LookupError):
+    """The job does not exist (never created, or expired)."""
+
+
+def _key(job_id: str) -> str:
+    return KEY_PREFIX + job_id
+
+
+def _file_field(name: str) -> bytes:
+    if name not in FILE_NAMES:
+        raise ValueError(f"unknown job file {name!r}; jobs have {', '.join(FILE_NAMES)}")
+    return b"file:" + name.encode()
+
+
+class JobStore:
+    """Status, bookkeeping and files of each job in one Redis hash, so one TTL covers them all.
+
+    Any machine with the Redis URL can read and write a job: workers need no shared disk. Every
+    write refreshes the TTL, so a finished job stays downloadable for `ttl_s` after it finishes.
+    The status is the JSON the API serves; `meta` holds what only the worker needs (times,
+    filename, delivery attempts).
+    """
+
+    def __init__(self, client: redis.Redis, ttl_s: int):
+        self.redis = client
+        self.ttl_s = int(ttl_s)
+
+    def create(self, input_bytes: bytes, params: dict) -> str:
+        """Store the upload and a `queued` status; return the new job id."""
+        job_id = secrets.token_urlsafe(16)
+        status = {
+            "id": job_id,
+            "state": "queued",
+            "progress": {"stage": "queued", "percent": 0.0},
+            "error": None,
+            "params": {k: params.get(k) for k in ("mode", "scale", "model")},
+            "timings": dict.fromkeys(TIMING_KEYS),
+            "metrics": None,
+            "files": ["input"],
+        }
+        meta = {"created_at": time.time(), "filename": params.get("filename"), "attempts": 0}
+        key = _key(job_id)
+        pipe = self.redis.pipeline()
+        pipe.hset(
+            key,
+            mapping={
+                STATUS_FIELD: json.dumps(status),
+                META_FIELD: json.dumps(meta),
+                _file_field("input"): bytes(input_bytes),
+            },
+        )
+        pipe.expire(key, self.ttl_s)
+        pipe.execute()
+        return job_id
+
+    def status(self, job_id: str) -> dict | None:
+        """The job's status dict, or None for an unknown or expired job."""
+        raw = self.redis.hget(_key(job_id), STATUS_FIELD)
+        return None if raw is None else json.loads(raw)
+
+    def meta(self, job_id: str) -> dict | None:
+        """The worker's bookkeeping for the job (created_at, filename, attempts), or None."""
+        raw = self.redis.hget(_key(job_id), META_FIELD)
+        return None if raw is None else json.loads(raw)
+
+    def file(self, job_id: str, name: str) -> bytes | None:
+        """The bytes of one of FILE_NAMES, or None when the job has no such file (yet)."""
+        if name not in FILE_NAMES:
+            return None
+        return self.redis.hget(_key(job_id), _file_field(name))
+
+    def delete(self, job_id: str) -> None:
+        """Forget a job and its files (one that could not be enqueued)."""
+        self.redis.delete(_key(job_id))
+
+    def update(self, job_id: str, change: Callable[[dict], None]) -> dict:
+        """Apply `change` to the status in place, atomically; return the new status.
+
+        Raises JobGone when the job has expired, so a late worker never resurrects it.
+        """
+        return self._modify(job_id, STATUS_FIELD, change)
+
+    def update_meta(self, job_id: str, change: Callable[[dict], None]) -> dict:
+        """Apply `change` to the bookkeeping in place, atomically; return it."""
+        return self._modify(job_id, META_FIELD, change)
+
+    def put_file(self, job_id: str, name: str, data: bytes) -> None:
+        """Store an output and list it in the status's `files`."""
+        field = _file_field(name)
+
+        def write(pipe: redis.client.Pipeline) -> None:
+            status = self._read(pipe, job_id, STATUS_FIELD)
+            if name not in status["files"]:
+                status["files"].append(name)
+            pipe.multi()
+            pipe.hset(_key(job_id), mapping={field: bytes(data), STATUS_FIELD: json.dumps(status)})
+            pipe.expire(_key(job_id), self.ttl_s)
+
+        self.redis.transaction(write, _key(job_id))
+
+    def _modify(self, job_id: str, field: bytes, change: Callable[[dict], None]) -> dict:
+        def write(pipe: redis.client.Pipeline) -> dict:
+            value = self._read(pipe, job_id, field)
+            change(value)
+            pipe.multi()
+            pipe.hset(_key(job_id), field, json.dumps(value))
+            pipe.expire(_key(job_id), self.ttl_s)
+            return value
+
+        return self.redis.transaction(write, _key(job_id), value_from_callable=True)
+
+    @staticmethod
+    def _read(pipe: redis.client.Pipeline, job_id: str, field: bytes) -> dict:
+        raw = pipe.hget(_key(job_id), field)
+        if raw is None:
+            raise JobGone(f"job {job_id} does not exist or has expired")
+        return json.loads(raw)

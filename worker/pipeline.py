@@ -1,0 +1,227 @@
+"""One job's audio work: decode, make or take the low-res input, super-resolve, score, plot."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+
+import numpy as np
+
+from model import audio, metrics
+from worker.config import Settings
+from worker.jobs import JobRejected, check_audio, check_size, resolve_model
+from worker.jobstore import JobGone, JobStore
+
+# Percent of the progress bar reached when each stage starts; upsampling fills 20..80.
+STAGES = {
+    "decoding": 2.0,
+    "loading model": 8.0,
+    "resampling": 12.0,
+    "upsampling": 20.0,
+    "scoring": 80.0,
+    "plotting": 88.0,
+    "saving": 95.0,
+}
+UPSAMPLE_SPAN = 60.0
+PROGRESS_INTERVAL_S = 0.25
+
+_upsamplers: dict[tuple[str, int, str], object] = {}
+model_loads = 0
+
+
+class JobFailed(Exception):
+    """The job cannot be done; the message is for the person who sent it."""
+
+
+def upsampler(name: str, scale: int, device: str):
+    """The loaded model for (name, scale), loaded once per worker process and kept."""
+    global model_loads
+    key = (name, scale, device)
+    if key not in _upsamplers:
+        from model.inference import Upsampler  # torch: only worker children pay for it
+
+        try:
+            _upsamplers[key] = Upsampler.load(name, scale=scale, device=device)
+        except (LookupError, RuntimeError) as err:
+            raise JobFailed(f"the worker could not load model {name!r}: {err}") from None
+        model_loads += 1
+    return _upsamplers[key]
+
+
+def warm_up() -> None:
+    """Resample and plot a moment of silence, so the first job does not wait on slow imports."""
+    from model import plots
+
+    silence = np.zeros(1600, dtype=np.float32)
+    lowres = audio.resample(silence, 16000, 4000)
+    plots.spectrogram_comparison(None, lowres, silence, 16000, 4000)
+
+
+class Progress:
+    """Writes stage and percent into the job's status, at most every PROGRESS_INTERVAL_S."""
+
+    def __init__(self, store: JobStore, job_id: str):
+        self.store, self.job_id = store, job_id
+        self.stage, self.last_write = None, 0.0
+        self.stage_times: dict[str, float] = {}
+        self.stage_start = time.perf_counter()
+
+    def start(self, stage: str) -> None:
+        now = time.perf_counter()
+        if self.stage is not None:
+            self.stage_times[self.stage] = round(now - self.stage_start, 4)
+        self.stage, self.stage_start = stage, now
+        self._write(STAGES[stage], force=True)
+
+    def upsampling(self, fraction: float) -> None:
+        self._write(STAGES["upsampling"] + UPSAMPLE_SPAN * min(max(fraction, 0.0), 1.0))
+
+    def finish(self) -> dict[str, float]:
+        self.stage_times[self.stage] = round(time.perf_counter() - self.stage_start, 4)
+        return self.stage_times
+
+    def _write(self, percent: float, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_write < PROGRESS_INTERVAL_S:
+            return
+        self.last_write = now
+        progress = {"stage": self.stage, "percent": round(percent, 1)}
+        self.store.update(self.job_id, lambda s: s.update(progress=progress))
+
+
+def run(store: JobStore, job_id: str, settings: Settings) -> None:
+    """Process one queued (or redelivered) job and mark it done; raise JobFailed if it cannot be."""
+    meta = store.meta(job_id)
+    if meta is None:
+        raise JobGone(job_id)
+    started = time.time()
+    status = store.update(job_id, _mark_running)
+    params = status["params"]
+    progress = Progress(store, job_id)
+
+    progress.start("decoding")
+    data = store.file(job_id, "input")
+    if data is None:
+        raise JobGone(job_id)
+    x, rate = _decode(data, params, settings)
+    audio_s = x.shape[-1] / rate
+    channels = x.shape[0]
+    x = audio.to_mono(x)
+
+    progress.start("loading model")
+    up = upsampler(params["model"], int(params["scale"]), settings.device)
+
+    outputs = _simulate if params["mode"] == "simulate" else _enhance
+    result = outputs(x, rate, up, progress)
+
+    progress.start("plotting")
+    from model import plots  # matplotlib: imported where it is used, in the worker only
+
+    png = plots.spectrogram_comparison(
+        result["reference"], result["lowres"], result["superres"], up.output_rate, up.input_rate
+    )
+
+    progress.start("saving")
+    files = {
+        "lowres.wav": audio.to_wav_bytes(result["lowres"], up.input_rate),
+        "superres.wav": audio.to_wav_bytes(result["superres"], up.output_rate),
+        "spectrogram.png": png,
+    }
+    if result["reference"] is not None:
+        files["reference.wav"] = audio.to_wav_bytes(result["reference"], up.output_rate)
+    for name, blob in files.items():
+        store.put_file(job_id, name, blob)
+
+    processing_s = time.time() - started
+    timings = {
+        "queued_s": round(started - meta["created_at"], 3),
+        "processing_s": round(processing_s, 3),
+        "audio_s": round(audio_s, 3),
+        "realtime_factor": round(audio_s / max(processing_s, 1e-6), 2),
+        "device": up.device,
+    }
+    record = {
+        "id": job_id,
+        "params": {**params, "model": up.name},
+        "input": {"filename": meta.get("filename"), "rate": rate, "channels": channels},
+        "lowres_rate": up.input_rate,
+        "output_rate": up.output_rate,
+        "timings": timings,
+        "stages_s": progress.finish(),
+        "metrics": result["metrics"],
+        "worker": {"host": socket.gethostname(), "pid": os.getpid(), "model_loads": model_loads},
+        "attempt": meta["attempts"],
+    }
+    store.put_file(job_id, "result.json", json.dumps(record, indent=2).encode())
+
+    def done(status: dict) -> None:
+        status.update(
+            state="done",
+            progress={"stage": "done", "percent": 100.0},
+            error=None,
+            timings=timings,
+            metrics=result["metrics"],
+        )
+        status["params"]["model"] = up.name
+
+    store.update(job_id, done)
+
+
+def _mark_running(status: dict) -> None:
+    # A redelivered job starts over: drop outputs listed by an attempt that died.
+    status.update(state="running", error=None, files=["input"])
+
+
+def _decode(data: bytes, params: dict, settings: Settings) -> tuple[np.ndarray, int]:
+    """Check the upload again (this worker's limits may differ from the web's), then decode it."""
+    try:
+        check_size(len(data), settings)
+        frames, rate, channels = audio.info(data)
+        entry = resolve_model(params["model"], int(params["scale"]), settings)
+        check_audio(frames, rate, channels, params["mode"], entry, settings)
+        return audio.load(data)
+    except (JobRejected, audio.AudioError) as err:
+        raise JobFailed(str(err)) from None
+
+
+def _simulate(x: np.ndarray, rate: int, up, progress: Progress) -> dict:
+    """The input is the reference: decimate it with the paper's filter, super-resolve, score."""
+    progress.start("resampling")
+    reference = audio.resample(x, rate, up.output_rate)
+    # Whole low-res samples only, so output and reference have the same length.
+    reference = reference[: len(reference) - len(reference) % up.scale]
+    lowres = audio.lowres(reference, up.scale)
+
+    progress.start("upsampling")
+    superres = up(lowres[None], progress=progress.upsampling)[0]
+
+    progress.start("scoring")
+    spline = audio.spline(lowres, up.scale)
+    scores = {
+        "model": _score(reference, superres, up.scale),
+        "spline": _score(reference, spline, up.scale),
+    }
+    return {"reference": reference, "lowres": lowres, "superres": superres, "metrics": scores}
+
+
+def _enhance(x: np.ndarray, rate: int, up, progress: Progress) -> dict:
+    """The input is already low-res: bring it to the model's input rate and upsample it."""
+    progress.start("resampling")
+    lowres = audio.resample(x, rate, up.input_rate)
+
+    progress.start("upsampling")
+    superres = up(lowres[None], progress=progress.upsampling)[0]
+    return {"reference": None, "lowres": lowres, "superres": superres, "metrics": None}
+
+
+def _score(reference: np.ndarray, estimate: np.ndarray, scale: int) -> dict[str, float | None]:
+    scores = {
+        "snr": metrics.snr(reference, estimate),
+        "lsd": metrics.lsd(reference, estimate),
+        "lsd_hf": metrics.lsd_hf(reference, estimate, scale),
+    }
+    # JSON has no NaN or Infinity; a silent reference can produce them.
+    return {k: (round(v, 4) if math.isfinite(v) else None) for k, v in scores.items()}
