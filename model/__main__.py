@@ -41,10 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="model vs spline vs sinc on high-res files")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--files", required=True, help="a folder, an audio file, or a text file listing files")
+    p.add_argument(
+        "--files", required=True, help="a folder, an audio file, or a text file listing files"
+    )
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--filter", default="cheby8", help="low-pass that makes the low-res input")
-    p.add_argument("--out", type=Path, default=None, help="write f.hr/lr/sr.wav and results.json here")
+    p.add_argument(
+        "--out", type=Path, default=None, help="write f.hr/lr/sr.wav and results.json here"
+    )
     p.add_argument("--device", default="auto")
 
     p = sub.add_parser("bench", help="x real time of the shipped models (JSON)")
@@ -60,26 +64,59 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "upsample":
-            print(json.dumps(cli.upsample(args.input, args.output, scale=args.scale,
-                                          checkpoint=args.checkpoint, device=args.device)))
+            print(
+                json.dumps(
+                    cli.upsample(
+                        args.input,
+                        args.output,
+                        scale=args.scale,
+                        checkpoint=args.checkpoint,
+                        device=args.device,
+                    )
+                )
+            )
         elif args.command == "prepare":
             from model.data import prepare
 
-            manifest = prepare(args.corpus, args.out, patch=args.patch, stride=args.stride,
-                               val_fraction=args.val_fraction)
+            manifest = prepare(
+                args.corpus,
+                args.out,
+                patch=args.patch,
+                stride=args.stride,
+                val_fraction=args.val_fraction,
+            )
             print(json.dumps(manifest["splits"], indent=2))
         elif args.command == "train":
             from model.train import train
 
-            train(args.data, args.out, model=args.model, scale=args.scale, epochs=args.epochs,
-                  batch_size=args.batch_size, lr=args.lr, steps_per_epoch=args.steps_per_epoch,
-                  stft_weight=args.stft_weight, max_minutes=args.max_minutes, device=args.device)
+            train(
+                args.data,
+                args.out,
+                model=args.model,
+                scale=args.scale,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                steps_per_epoch=args.steps_per_epoch,
+                stft_weight=args.stft_weight,
+                max_minutes=args.max_minutes,
+                device=args.device,
+            )
         elif args.command == "evaluate":
-            cli.evaluate(args.checkpoint, args.files, scale=args.scale, out=args.out,
-                         filter=args.filter, device=args.device)
+            cli.evaluate(
+                args.checkpoint,
+                args.files,
+                scale=args.scale,
+                out=args.out,
+                filter=args.filter,
+                device=args.device,
+            )
         elif args.command == "bench":
-            print(json.dumps(cli.bench(device=args.device, seconds=args.seconds, scale=args.scale),
-                             indent=2))
+            print(
+                json.dumps(
+                    cli.bench(device=args.device, seconds=args.seconds, scale=args.scale), indent=2
+                )
+            )
     except (LookupError, ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -54,7 +54,11 @@ def load(src: str | Path | bytes) -> tuple[np.ndarray, int]:
 
 def _decode_message(err: Exception) -> str:
     text = str(err)
-    if "unimplemented format" in text or "Format not recognised" in text or "unknown format" in text:
+    if (
+        "unimplemented format" in text
+        or "Format not recognised" in text
+        or "unknown format" in text
+    ):
         return "not an audio file we can decode (use wav, flac, ogg or mp3)"
     if "System error" in text or "No such file" in text:
         return "the audio file could not be opened"

@@ -14,8 +14,16 @@ from torch import nn
 from model.nets import ARCHITECTURES
 
 
-def save(path: str | Path, net: nn.Module, *, init_args: dict, input_rate: int, scale: int,
-         training: dict | None = None, half: bool = False) -> None:
+def save(
+    path: str | Path,
+    net: nn.Module,
+    *,
+    init_args: dict,
+    input_rate: int,
+    scale: int,
+    training: dict | None = None,
+    half: bool = False,
+) -> None:
     """Write weights and metadata atomically (temporary file + rename), fp16 if `half`."""
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     if half:

@@ -165,11 +165,13 @@ def bench(device: str = "auto", seconds: float = 300, scale: int | None = None) 
         rate = upsampler.input_rate
         t = np.arange(int(seconds * rate)) / rate
         # Harmonic bursts with a syllable-rate envelope: cheap stand-in with speech-like structure.
-        x = sum(np.sin(2 * np.pi * f0 * t * (1 + 0.05 * np.sin(t))) / k for k, f0 in
-                enumerate((140, 280, 420, 560), 1))
-        x = (0.2 * x * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(len(t)))
+        x = sum(
+            np.sin(2 * np.pi * f0 * t * (1 + 0.05 * np.sin(t))) / k
+            for k, f0 in enumerate((140, 280, 420, 560), 1)
+        )
+        x = 0.2 * x * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(len(t))
         x = x.astype(np.float32)[None]
-        upsampler(x[:, : rate])  # warm-up: allocator, kernels
+        upsampler(x[:, :rate])  # warm-up: allocator, kernels
         started = time.perf_counter()
         upsampler(x)
         if upsampler.device.startswith("cuda"):
@@ -188,9 +190,22 @@ def bench(device: str = "auto", seconds: float = 300, scale: int | None = None) 
             audio.save(src, x, rate)
             started = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "model", "upsample", src, dst, "--scale",
-                 str(entry["scale"]), "--checkpoint", entry["path"] or "spline", "--device", device],
-                check=True, capture_output=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "model",
+                    "upsample",
+                    src,
+                    dst,
+                    "--scale",
+                    str(entry["scale"]),
+                    "--checkpoint",
+                    entry["path"] or "spline",
+                    "--device",
+                    device,
+                ],
+                check=True,
+                capture_output=True,
             )
             cli_wall = time.perf_counter() - started
         row["cli_realtime_factor"] = round(seconds / cli_wall, 1)

@@ -133,7 +133,13 @@ def prepare(
     if not val_names or len(val_names) == len(names):
         # Tiny corpora: still hold out at least one voice and train on the rest.
         val_names = names[-1:] if len(names) > 1 else []
-    manifest: dict = {"corpus": corpus, "rate": RATE, "patch": patch, "stride": stride, "splits": {}}
+    manifest: dict = {
+        "corpus": corpus,
+        "rate": RATE,
+        "patch": patch,
+        "stride": stride,
+        "splits": {},
+    }
     shutil.rmtree(out / "val_wavs", ignore_errors=True)
     for split in ("train", "val"):
         members = [g for g in names if (g in val_names) == (split == "val")]

@@ -73,15 +73,25 @@ class Upsampler:
         """A shipped model by (input rate, scale), "spline", a shipped name, or a checkpoint path."""
         if checkpoint_path == "spline":
             rate = input_rate or registry.OUTPUT_RATE // scale
-            return cls(Spline(), name="spline", input_rate=rate, scale=scale, device=device, **chunking)
+            return cls(
+                Spline(), name="spline", input_rate=rate, scale=scale, device=device, **chunking
+            )
         path = Path(checkpoint_path) if checkpoint_path else None
         if path is None or not path.exists():
-            path = Path(registry.find(checkpoint_path and str(checkpoint_path), input_rate, scale)["path"])
+            path = Path(
+                registry.find(checkpoint_path and str(checkpoint_path), input_rate, scale)["path"]
+            )
         net, meta = checkpoint.load(path)
         if meta["scale"] != scale:
             raise LookupError(f"{path.name} upsamples by {meta['scale']}, not by {scale}")
-        return cls(net, name=path.stem, input_rate=meta["input_rate"], scale=scale, device=device,
-                   **chunking)
+        return cls(
+            net,
+            name=path.stem,
+            input_rate=meta["input_rate"],
+            scale=scale,
+            device=device,
+            **chunking,
+        )
 
     def __call__(
         self, x_lowres: np.ndarray, progress: Callable[[float], None] | None = None
@@ -92,7 +102,9 @@ class Upsampler:
             if progress:
                 progress(1.0)
             return interpolated
-        return np.stack([self._chunked(ch, progress, i, len(x)) for i, ch in enumerate(interpolated)])
+        return np.stack(
+            [self._chunked(ch, progress, i, len(x)) for i, ch in enumerate(interpolated)]
+        )
 
     def _chunked(self, signal: np.ndarray, progress, channel: int, channels: int) -> np.ndarray:
         n = len(signal)
@@ -101,7 +113,9 @@ class Upsampler:
         # Reflect-pad the lead-in so the first real sample already has full weight.
         n_chunks = max(1, int(np.ceil((n + lead) / hop)))
         total = (n_chunks - 1) * hop + length
-        padded = np.pad(signal, (lead, total - n - lead), mode="reflect" if n > lead else "constant")
+        padded = np.pad(
+            signal, (lead, total - n - lead), mode="reflect" if n > lead else "constant"
+        )
         window = crossfade_window(length, self.margin, self.fade)
         out = np.zeros(total, dtype=np.float32)
         weight = np.zeros(total, dtype=np.float32)

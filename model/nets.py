@@ -62,7 +62,9 @@ class TFiLM(nn.Module):
 class DownBlock(nn.Module):
     """Stride-2 conv + LeakyReLU(0.2) (+ optional TFiLM): Tensor[B x Cin x T] -> [B x Cout x T/2]."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, tfilm_block: int = 0, dropout: float = 0):
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, tfilm_block: int = 0, dropout: float = 0
+    ):
         super().__init__()
         self.conv = nn.Conv1d(c_in, c_out, kernel, stride=2, padding=kernel // 2)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
@@ -208,4 +210,6 @@ def receptive_field(net: nn.Module, length: int = 16384) -> int:
 if __name__ == "__main__":
     for name, cls in ARCHITECTURES.items():
         net = cls()
-        print(f"{name}: {parameter_count(net):,} parameters, receptive field {receptive_field(net)}")
+        print(
+            f"{name}: {parameter_count(net):,} parameters, receptive field {receptive_field(net)}"
+        )

@@ -21,8 +21,14 @@ def _log_spectrogram(x: np.ndarray, rate: int, out_rate: int) -> np.ndarray:
 
     n_fft = max(64, int(N_FFT * rate / out_rate))
     hop = max(16, int(HOP * rate / out_rate))
-    _, _, z = signal.stft(np.asarray(x, dtype=np.float32), fs=rate, nperseg=n_fft,
-                         noverlap=n_fft - hop, boundary=None, padded=False)
+    _, _, z = signal.stft(
+        np.asarray(x, dtype=np.float32),
+        fs=rate,
+        nperseg=n_fft,
+        noverlap=n_fft - hop,
+        boundary=None,
+        padded=False,
+    )
     db = 20 * np.log10(np.abs(z) + 1e-6)
     full_bins = N_FFT // 2 + 1
     if db.shape[0] < full_bins:
@@ -53,8 +59,9 @@ def spectrogram_comparison(
     panels = []
     if reference is not None:
         panels.append(("original (reference)", _log_spectrogram(reference, rate, rate)))
-    panels.append((f"low-res input ({lowres_rate / 1000:g} kHz)",
-                   _log_spectrogram(lowres, lowres_rate, rate)))
+    panels.append(
+        (f"low-res input ({lowres_rate / 1000:g} kHz)", _log_spectrogram(lowres, lowres_rate, rate))
+    )
     panels.append((f"super-resolved ({rate / 1000:g} kHz)", _log_spectrogram(output, rate, rate)))
     vmax = max(float(np.max(p)) for _, p in panels)
     vmin = vmax - 90
@@ -63,8 +70,16 @@ def spectrogram_comparison(
     axes = fig.subplots(1, len(panels), sharey=True)
     image = None
     for ax, (title, spec) in zip(np.atleast_1d(axes), panels, strict=True):
-        image = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
-                          extent=(0, duration, 0, rate / 2000), interpolation="nearest")
+        image = ax.imshow(
+            spec,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=vmin,
+            vmax=vmax,
+            extent=(0, duration, 0, rate / 2000),
+            interpolation="nearest",
+        )
         ax.axhline(lowres_rate / 2000, color="white", linestyle="--", linewidth=0.8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("time (s)")

@@ -43,16 +43,20 @@ def stft_loss(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     for n_fft, hop in STFT_RESOLUTIONS:
         window = torch.hann_window(n_fft, device=y.device)
         sy = torch.stft(y, n_fft, hop, window=window, return_complex=True).abs().clamp_min(1e-5)
-        st = torch.stft(target, n_fft, hop, window=window, return_complex=True).abs().clamp_min(1e-5)
+        st = (
+            torch.stft(target, n_fft, hop, window=window, return_complex=True).abs().clamp_min(1e-5)
+        )
         convergence = torch.linalg.norm(st - sy) / torch.linalg.norm(st).clamp_min(1e-5)
         total = total + convergence + F.l1_loss(sy.log10(), st.log10())
     return total / len(STFT_RESOLUTIONS)
 
 
 def normalized_mse(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Squared error over target power per example: the loss SNR measures, whatever the level."""
-    err = (y - target).pow(2).sum(dim=-1)
-    return (err / target.pow(2).sum(dim=-1).clamp_min(1e-6)).mean()
+    """Squared error over target power, pooled over the batch: the quantity SNR measures.
+
+    Pooled rather than per example, so a near-silent patch cannot dominate the gradient.
+    """
+    return (y - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-6)
 
 
 def make_batch(hr: np.ndarray, scale: int, rng: np.random.Generator, batch: int, augment: bool):
@@ -150,8 +154,11 @@ def train(
     seed: int = 0,
 ) -> dict:
     """Train `model` on data/ (from `prepare`), resuming from out/state.pt when it exists."""
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    dev = torch.device(
+        "cuda"
+        if device == "auto" and torch.cuda.is_available()
+        else ("cpu" if device == "auto" else device)
+    )
     out.mkdir(parents=True, exist_ok=True)
     train_hr = np.load(data / "train_hr.npy", mmap_mode="r")
     val_hr = np.load(data / "val_hr.npy", mmap_mode="r")
@@ -170,9 +177,13 @@ def train(
         start_epoch, best, wall = state["epoch"], state["best"], state["wall_s"]
         print(f"resuming {out} at epoch {start_epoch}", flush=True)
     rng = np.random.default_rng(seed + start_epoch)
-    print(f"{model}: {parameter_count(net):,} parameters, {len(train_hr)} train patches, "
-          f"{steps_per_epoch} steps/epoch on {dev}", flush=True)
+    print(
+        f"{model}: {parameter_count(net):,} parameters, {len(train_hr)} train patches, "
+        f"{steps_per_epoch} steps/epoch on {dev}",
+        flush=True,
+    )
     begun = time.time()
+    step_losses: list[float] = []
     for epoch in range(start_epoch, epochs):
         t0 = time.time()
         net.train()
@@ -186,9 +197,12 @@ def train(
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
+            step_losses.append(losses[-1])
             if step % 50 == 0:
-                print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {np.mean(losses[-50:]):.4f}",
-                      flush=True)
+                print(
+                    f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {np.mean(losses[-50:]):.4f}",
+                    flush=True,
+                )
         wall += time.time() - t0
         val = validate(net, val_hr, val_lr, scale, dev)
         # One number to rank epochs: both bars matter, SNR (dB) and LSD (about 1 dB per 0.1 LSD).
@@ -237,12 +251,17 @@ def train(
                 half=True,
             )
         _atomic_torch_save(
-            {"net": net.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1,
-             "best": float(best), "wall_s": wall},
+            {
+                "net": net.state_dict(),
+                "opt": opt.state_dict(),
+                "epoch": epoch + 1,
+                "best": float(best),
+                "wall_s": wall,
+            },
             state_path,
         )
         plot_curves(log_path, out / "curves.png")
         if max_minutes and (time.time() - begun) > max_minutes * 60:
             print(f"stopping after {max_minutes} minutes", flush=True)
             break
-    return {"best": float(best), "out": str(out)}
+    return {"best": float(best), "out": str(out), "step_losses": step_losses}
