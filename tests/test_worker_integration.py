@@ -1,0 +1,197 @@
+"""Real Redis, a real Celery worker process: jobs submitted as the web submits them, outputs checked."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+import redis
+import soundfile as sf
+
+from model import audio
+from worker.celery_app import UPSAMPLE_TASK, celery_for
+from worker.config import Settings
+from worker.jobs import submit
+from worker.jobstore import FINISHED, JobStore
+from worker.local import wait_for_job
+
+pytestmark = pytest.mark.integration
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def settings(redis_url):
+    return Settings(redis_url=redis_url, checkpoint="spline")
+
+
+@pytest.fixture(scope="module")
+def store(settings, celery_worker):
+    return JobStore(redis.Redis.from_url(settings.redis_url), settings.job_ttl_s)
+
+
+@pytest.fixture(scope="module")
+def speech(speech_wav):
+    x, rate = audio.load(speech_wav)
+    return audio.to_mono(x), rate
+
+
+def run(store, settings, data: bytes, **job) -> tuple[dict, list[dict]]:
+    """Submit like the web does and poll to the end; return the final status and every snapshot."""
+    job = {"filename": "speech.wav", "mode": "simulate", "scale": 4, "model": "spline", **job}
+    job_id = submit(store, data, settings=settings, **job)
+    snapshots, deadline = [], time.monotonic() + 120
+    while not snapshots or snapshots[-1]["state"] not in FINISHED:
+        assert time.monotonic() < deadline, f"job stuck: {snapshots[-1]}"
+        snapshots.append(store.status(job_id))
+        time.sleep(0.02)
+    return snapshots[-1], snapshots
+
+
+def wav(store, status: dict, name: str) -> tuple[np.ndarray, int]:
+    x, rate = sf.read(io.BytesIO(store.file(status["id"], name)), dtype="float32")
+    return x, rate
+
+
+def result_json(store, status: dict) -> dict:
+    return json.loads(store.file(status["id"], "result.json"))
+
+
+def test_simulate_scores_the_model_and_spline_on_the_same_audio(store, settings, speech_wav):
+    status, _ = run(store, settings, speech_wav.read_bytes())
+
+    assert status["state"] == "done", status["error"]
+    assert status["error"] is None
+    assert status["progress"] == {"stage": "done", "percent": 100.0}
+    assert sorted(status["files"]) == sorted(
+        ["input", "lowres.wav", "superres.wav", "reference.wav", "spectrogram.png", "result.json"]
+    )
+    reference, reference_rate = wav(store, status, "reference.wav")
+    lowres, lowres_rate = wav(store, status, "lowres.wav")
+    superres, superres_rate = wav(store, status, "superres.wav")
+    assert (reference_rate, lowres_rate, superres_rate) == (16000, 4000, 16000)
+    assert len(superres) == len(reference) == 4 * len(lowres)
+    assert store.file(status["id"], "spectrogram.png").startswith(PNG_MAGIC)
+
+    model, spline = status["metrics"]["model"], status["metrics"]["spline"]
+    assert model == spline  # the model here *is* spline
+    assert 3 < model["snr"] < 40
+    assert 0 < model["lsd"] < model["lsd_hf"]
+
+    timings = status["timings"]
+    assert timings["device"] == "cpu"
+    assert timings["audio_s"] == pytest.approx(7.49, abs=0.01)
+    assert timings["queued_s"] >= 0 and timings["processing_s"] > 0
+    assert timings["realtime_factor"] == pytest.approx(
+        timings["audio_s"] / timings["processing_s"], rel=0.02
+    )
+    record = result_json(store, status)
+    assert record["timings"] == timings and record["metrics"] == status["metrics"]
+    assert record["lowres_rate"] == 4000 and record["output_rate"] == 16000
+    assert set(record["stages_s"]) >= {"decoding", "upsampling", "scoring", "plotting", "saving"}
+
+
+def test_progress_only_moves_forward(store, settings, speech_wav):
+    _, snapshots = run(store, settings, speech_wav.read_bytes())
+
+    states = [s["state"] for s in snapshots]
+    order = {"queued": 0, "running": 1, "done": 2}
+    assert [order[s] for s in states] == sorted(order[s] for s in states)
+    percents = [s["progress"]["percent"] for s in snapshots]
+    assert percents == sorted(percents) and percents[-1] == 100.0
+
+
+def test_enhance_upsamples_low_res_input_by_the_scale(store, settings, speech):
+    x, rate = speech
+    lowres_in = audio.resample(x, rate, 4000)
+    status, _ = run(store, settings, audio.to_wav_bytes(lowres_in, 4000), mode="enhance")
+
+    assert status["state"] == "done", status["error"]
+    assert status["metrics"] is None
+    assert "reference.wav" not in status["files"]
+    superres, superres_rate = wav(store, status, "superres.wav")
+    assert superres_rate == 16000 and len(superres) == 4 * len(lowres_in)
+
+
+def test_enhance_resamples_input_to_the_models_rate_first(store, settings, speech_wav):
+    status, _ = run(store, settings, speech_wav.read_bytes(), mode="enhance", scale=2)
+
+    assert status["state"] == "done", status["error"]
+    lowres, lowres_rate = wav(store, status, "lowres.wav")
+    superres, superres_rate = wav(store, status, "superres.wav")
+    assert (lowres_rate, superres_rate) == (8000, 16000)
+    assert len(superres) == 2 * len(lowres)
+
+
+def test_stereo_44k_reference_is_mixed_down_and_resampled(store, settings, speech):
+    x, rate = speech
+    stereo = np.stack([x, 0.5 * x])[:, : 2 * rate]
+    data = audio.to_wav_bytes(audio.resample(stereo, rate, 44100), 44100)
+    status, _ = run(store, settings, data)
+
+    assert status["state"] == "done", status["error"]
+    assert result_json(store, status)["input"] == {
+        "filename": "speech.wav",
+        "rate": 44100,
+        "channels": 2,
+    }
+    reference, reference_rate = wav(store, status, "reference.wav")
+    assert reference.ndim == 1 and reference_rate == 16000
+
+
+def test_the_model_is_loaded_once_per_worker_process(store, settings, speech_wav):
+    first, _ = run(store, settings, speech_wav.read_bytes())
+    second, _ = run(store, settings, speech_wav.read_bytes())
+
+    one, two = result_json(store, first)["worker"], result_json(store, second)["worker"]
+    assert one["pid"] == two["pid"]
+    assert one["model_loads"] == two["model_loads"]
+
+
+def enqueue_unchecked(store, settings, data: bytes, **params) -> dict:
+    """Store and enqueue a job without the web's checks, as a worker with stricter limits sees it."""
+    params = {"mode": "simulate", "scale": 4, "model": "spline", **params}
+    job_id = store.create(data, params)
+    celery_for(settings).send_task(UPSAMPLE_TASK, args=[job_id])
+    return wait_for_job(store, job_id)
+
+
+@pytest.mark.parametrize(
+    "make_data, params, words",
+    [
+        (lambda: b"RIFF not really a wave file" * 4, {}, "audio"),
+        (lambda: audio.to_wav_bytes(np.zeros(601_000, np.float32), 1000), {}, "limit is 10:00"),
+        (lambda: audio.to_wav_bytes(np.zeros(16000, np.float32), 16000), {"scale": 3}, "scale 3"),
+        (
+            lambda: audio.to_wav_bytes(np.zeros(16000, np.float32), 16000),
+            {"model": "no-such-net"},
+            "no-such-net",
+        ),
+    ],
+    ids=["undecodable", "too-long", "unsupported-scale", "unknown-model"],
+)
+def test_the_worker_refuses_bad_jobs_with_a_readable_message(
+    store, settings, make_data, params, words
+):
+    status = enqueue_unchecked(store, settings, make_data(), **params)
+
+    assert status["state"] == "failed"
+    assert words in status["error"]
+    assert "Traceback" not in status["error"] and "File " not in status["error"]
+    assert status["files"] == ["input"]
+
+
+def test_a_redelivered_finished_job_is_not_run_again(store, settings, speech_wav, celery_worker):
+    status, _ = run(store, settings, speech_wav.read_bytes())
+    # The same message again, as Redis hands it back when a worker dies before acknowledging.
+    celery_for(settings).send_task(UPSAMPLE_TASK, args=[status["id"]], task_id=status["id"])
+
+    deadline = time.monotonic() + 30
+    while celery_worker.log().count(f"[{status['id']}] succeeded") < 2:
+        assert time.monotonic() < deadline, "the duplicate was never consumed"
+        time.sleep(0.05)
+    assert store.status(status["id"]) == status
+    assert store.meta(status["id"])["attempts"] == 1
