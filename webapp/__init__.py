@@ -1,0 +1,41 @@
+"""Flask app factory: the page, the JSON API and the health check, on the worker's job store."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+
+from webapp import api, errors, pages
+from webapp.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    """The app, configured from the environment and then from `config` (tests pass TESTING etc.)."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(load_config(os.environ))
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        if not app.testing:
+            raise RuntimeError(
+                "SECRET_KEY is not set: export a long random value, e.g. "
+                "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        app.config["SECRET_KEY"] = "test only"
+    # The worker settings carry the Redis URL that `submit` enqueues on: keep it the app's.
+    app.config["WORKER_SETTINGS"] = dataclasses.replace(
+        app.config["WORKER_SETTINGS"], redis_url=app.config["REDIS_URL"]
+    )
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    errors.register(app)
+    return app

@@ -1,0 +1,364 @@
+// The page: take speech (recording or file), submit a job, poll it, and show the result.
+import { Recorder, RecorderError } from "./recorder.js";
+import { encodeWav } from "./wav.js";
+
+const config = JSON.parse(document.getElementById("page-config").textContent);
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  record: $("record"),
+  stop: $("stop"),
+  timer: $("rec-timer"),
+  level: $("rec-level"),
+  countdown: $("rec-countdown"),
+  upload: $("upload"),
+  inputMessage: $("input-message"),
+  preview: $("input-preview"),
+  summary: $("input-summary"),
+  inputPlayer: $("input-player"),
+  scale: $("scale"),
+  model: $("model"),
+  predict: $("predict"),
+  predictHint: $("predict-hint"),
+  progress: $("progress"),
+  progressBar: $("progress-bar"),
+  progressText: $("progress-text"),
+  jobMessage: $("job-message"),
+  result: $("result"),
+  download: $("download"),
+  downloadHint: $("download-hint"),
+  spectrogram: $("spectrogram"),
+  spectrogramLink: $("spectrogram-link"),
+  timings: $("timings"),
+  metricsBox: $("metrics-box"),
+  metricsBody: document.querySelector("#metrics tbody"),
+};
+
+const state = { input: null, recorder: null, busy: false, job: 0, inputUrl: null };
+
+// ---------------------------------------------------------------- messages and small helpers
+
+function show(element, text) {
+  element.textContent = text;
+  element.hidden = !text;
+}
+
+function clock(seconds) {
+  const whole = Math.floor(seconds);
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}
+
+function kHz(rate) {
+  return `${(rate / 1000).toLocaleString("en", { maximumFractionDigits: 2 })} kHz`;
+}
+
+function seconds(value) {
+  if (value == null) return "–";
+  return value < 10 ? `${value.toFixed(2)} s` : `${value.toFixed(1)} s`;
+}
+
+function number(value, digits) {
+  return value == null || Number.isNaN(value) ? "–" : value.toFixed(digits);
+}
+
+function updatePredict() {
+  ui.predict.disabled = state.busy || !state.input || Boolean(state.recorder);
+  if (state.recorder) ui.predictHint.textContent = "Stop the recording first.";
+  else if (!state.input) ui.predictHint.textContent = "Record or upload some speech first.";
+  else if (state.busy) ui.predictHint.textContent = "Working…";
+  else ui.predictHint.textContent = "";
+}
+
+// ---------------------------------------------------------------- input: recording and upload
+
+function setInput(blob, filename, label) {
+  if (state.inputUrl) URL.revokeObjectURL(state.inputUrl);
+  state.inputUrl = URL.createObjectURL(blob);
+  state.input = { blob, filename, label };
+  ui.inputPlayer.src = state.inputUrl;
+  ui.summary.textContent = label;
+  ui.preview.hidden = false;
+  updatePredict();
+}
+
+async function startRecording() {
+  show(ui.inputMessage, "");
+  const recorder = new Recorder({
+    maxSeconds: config.max_record_s,
+    onProgress: (elapsed, level) => {
+      ui.timer.textContent = clock(elapsed);
+      ui.level.style.transform = `scaleX(${(1 - level).toFixed(3)})`;
+      const left = Math.max(0, Math.ceil(config.max_record_s - elapsed));
+      ui.countdown.textContent = `${left} s left`;
+      ui.countdown.classList.toggle("warn", left <= 5);
+    },
+    onLimit: () => stopRecording(true),
+  });
+  ui.record.disabled = true;
+  try {
+    await recorder.start();
+  } catch (error) {
+    ui.record.disabled = false;
+    show(ui.inputMessage, error instanceof RecorderError ? error.message : String(error));
+    return;
+  }
+  state.recorder = recorder;
+  ui.timer.textContent = "0:00";
+  ui.countdown.textContent = `${Math.round(config.max_record_s)} s left`;
+  ui.record.classList.add("recording");
+  ui.stop.disabled = false;
+  ui.stop.focus();
+  updatePredict();
+}
+
+async function stopRecording(atLimit = false) {
+  const recorder = state.recorder;
+  if (!recorder) return;
+  state.recorder = null;
+  ui.stop.disabled = true;
+  const { samples, rate } = await recorder.stop();
+  ui.record.disabled = false;
+  ui.record.classList.remove("recording");
+  ui.level.style.transform = "scaleX(1)";
+  ui.countdown.classList.remove("warn");
+  ui.countdown.textContent = atLimit
+    ? `Stopped at the ${Math.round(config.max_record_s)} s limit`
+    : `Up to ${Math.round(config.max_record_s)} s`;
+  if (samples.length < rate * 0.25) {
+    show(ui.inputMessage, "The recording is too short or empty. Hold Record a little longer.");
+    updatePredict();
+    return;
+  }
+  const duration = samples.length / rate;
+  setInput(encodeWav(samples, rate), "recording.wav", `Your recording: ${duration.toFixed(1)} s at ${kHz(rate)}`);
+  // Hearing it back straight away tells the person whether the microphone picked them up.
+  ui.inputPlayer.play().catch(() => {});
+  ui.predict.focus();
+}
+
+function chooseFile() {
+  show(ui.inputMessage, "");
+  const file = ui.upload.files[0];
+  if (!file) return;
+  if (file.size > config.max_bytes) {
+    const mb = (bytes) => (bytes / 2 ** 20).toFixed(1);
+    show(ui.inputMessage, `${file.name} is ${mb(file.size)} MB; the limit is ${mb(config.max_bytes)} MB.`);
+    return;
+  }
+  setInput(file, file.name, `${file.name} (${(file.size / 2 ** 20).toFixed(2)} MB)`);
+}
+
+// ---------------------------------------------------------------- settings: scale and model
+
+function fillSettings() {
+  ui.scale.replaceChildren(
+    ...config.scales.map((scale) => {
+      const any = config.models.find((m) => m.scale === scale);
+      return new Option(`×${scale}  (${kHz(any.input_rate)} → ${kHz(any.output_rate)})`, scale);
+    }),
+  );
+  ui.scale.value = String(config.scales.includes(4) ? 4 : config.scales[0]);
+  fillModels();
+}
+
+function fillModels() {
+  const scale = Number(ui.scale.value);
+  const models = config.models.filter((m) => m.scale === scale);
+  ui.model.replaceChildren(
+    ...models.map((m) => new Option(m.name === "spline" ? "spline (baseline, no network)" : `${m.name} (${m.arch})`, m.name)),
+  );
+  const preferred = models.find((m) => m.default) || models.find((m) => m.name !== "spline") || models[0];
+  if (preferred) ui.model.value = preferred.name;
+}
+
+function modelInfo(name, scale) {
+  return config.models.find((m) => m.name === name && m.scale === scale) || config.models.find((m) => m.scale === scale);
+}
+
+// ---------------------------------------------------------------- the job: submit, poll, render
+
+async function readJson(response) {
+  try {
+    return await response.json();
+  } catch {
+    return {};
+  }
+}
+
+function setProgress(text, percent) {
+  ui.progress.hidden = false;
+  ui.progressText.textContent = text;
+  // No value attribute makes the bar indeterminate: right for "waiting", wrong for "42 %".
+  if (percent == null) ui.progressBar.removeAttribute("value");
+  else ui.progressBar.value = percent;
+}
+
+function finish(errorText) {
+  state.busy = false;
+  if (errorText) {
+    ui.progress.hidden = true;
+    show(ui.jobMessage, errorText);
+  }
+  updatePredict();
+}
+
+async function predict() {
+  if (!state.input || state.busy) return;
+  const job = ++state.job;
+  state.busy = true;
+  updatePredict();
+  show(ui.jobMessage, "");
+  ui.result.hidden = true;
+  setProgress("Uploading…", null);
+
+  const form = new FormData();
+  form.append("audio", state.input.blob, state.input.filename);
+  form.append("mode", document.querySelector('input[name="mode"]:checked').value);
+  form.append("scale", ui.scale.value);
+  form.append("model", ui.model.value);
+
+  let response;
+  try {
+    response = await fetch(config.jobs_url, { method: "POST", body: form });
+  } catch {
+    finish("The server could not be reached. Check the connection and press Predict again.");
+    return;
+  }
+  const body = await readJson(response);
+  if (!response.ok) {
+    finish(`Not accepted: ${body.error || `the server answered ${response.status}`}`);
+    return;
+  }
+  poll(job, body.status_url, performance.now());
+}
+
+async function poll(job, url, started) {
+  if (job !== state.job) return;
+  let status;
+  try {
+    const response = await fetch(url, { cache: "no-store" });
+    status = await readJson(response);
+    if (!response.ok) {
+      finish(`The job was lost: ${status.error || `the server answered ${response.status}`}`);
+      return;
+    }
+  } catch {
+    // A dropped poll is not a failed job: try again shortly.
+    setTimeout(() => poll(job, url, started), 2000);
+    return;
+  }
+  if (job !== state.job) return;
+  if (status.state === "done") {
+    ui.progress.hidden = true;
+    render(status, await rates(status));
+    finish();
+    return;
+  }
+  if (status.state === "failed") {
+    finish(`The job failed: ${status.error || "no reason was given"}`);
+    return;
+  }
+  const progress = status.progress || {};
+  if (status.state === "queued") setProgress("Waiting for a worker…", null);
+  else {
+    const stage = progress.stage || "working";
+    const percent = progress.percent || 0;
+    setProgress(`${stage[0].toUpperCase()}${stage.slice(1)}… ${Math.round(percent)} %`, percent);
+  }
+  const waited = performance.now() - started;
+  setTimeout(() => poll(job, url, started), waited < 10000 ? 400 : 1000);
+}
+
+function setPlayer(id, url, rateText) {
+  const figure = $(`player-${id}`);
+  figure.hidden = !url;
+  if (url) figure.querySelector("audio").src = url;
+  $(`rate-${id}`).textContent = rateText;
+}
+
+/** {low, high} sample rates of a finished job: its result record says; the model list guesses. */
+async function rates(status) {
+  const params = status.params || {};
+  try {
+    const record = await (await fetch(status.files["result.json"])).json();
+    return { low: record.lowres_rate, high: record.output_rate };
+  } catch {
+    const info = modelInfo(params.model, Number(params.scale));
+    return info ? { low: info.input_rate, high: info.output_rate } : {};
+  }
+}
+
+function render(status, rate) {
+  const files = status.files || {};
+  const params = status.params || {};
+  const simulate = params.mode === "simulate";
+  const highRate = rate.high ? kHz(rate.high) : "";
+  const lowRate = rate.low ? kHz(rate.low) : "";
+
+  // In simulate mode the reference is the original brought to the output rate: the fair comparison.
+  setPlayer("original", files["reference.wav"] || files.input, simulate ? highRate : "as uploaded");
+  setPlayer("lowres", files["lowres.wav"], lowRate);
+  setPlayer("superres", files["superres.wav"], highRate);
+
+  ui.download.href = `${files["superres.wav"]}?download=1`;
+  ui.download.setAttribute("download", rate.high ? `superres-${rate.high / 1000}k.wav` : "superres.wav");
+  ui.downloadHint.textContent = `16-bit WAV at ${highRate}, model ${params.model || "default"}`;
+  ui.spectrogramLink.hidden = !files["spectrogram.png"];
+  if (files["spectrogram.png"]) {
+    ui.spectrogram.src = files["spectrogram.png"];
+    ui.spectrogramLink.href = files["spectrogram.png"];
+  }
+
+  const t = status.timings || {};
+  const rows = [
+    ["Audio length", seconds(t.audio_s)],
+    ["Queue wait", seconds(t.queued_s)],
+    ["Processing time", seconds(t.processing_s)],
+    ["Speed", t.realtime_factor == null ? "–" : `${number(t.realtime_factor, 1)}× real time`],
+    ["Device", t.device || "–"],
+  ];
+  ui.timings.replaceChildren(
+    ...rows.flatMap(([name, value]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = name;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      return [dt, dd];
+    }),
+  );
+
+  const metrics = status.metrics;
+  ui.metricsBox.hidden = !metrics;
+  if (metrics) {
+    // With the spline baseline as the model, both rows would be the same numbers.
+    const rows = [[params.model || "model", metrics.model], ["spline", metrics.spline]].filter(
+      ([, m], i) => m && !(i === 1 && params.model === "spline"),
+    );
+    ui.metricsBody.replaceChildren(
+      ...rows.map(([name, m]) => {
+        const tr = document.createElement("tr");
+        const cells = [name, `${number(m.snr, 1)} dB`, number(m.lsd, 2), number(m.lsd_hf, 2)];
+        cells.forEach((text, i) => {
+          const cell = document.createElement(i === 0 ? "th" : "td");
+          if (i === 0) cell.scope = "row";
+          cell.textContent = text;
+          tr.append(cell);
+        });
+        return tr;
+      }),
+    );
+  }
+
+  ui.result.hidden = false;
+  ui.result.scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+// ---------------------------------------------------------------- wiring
+
+ui.record.addEventListener("click", startRecording);
+ui.stop.addEventListener("click", () => stopRecording(false));
+ui.upload.addEventListener("change", chooseFile);
+ui.scale.addEventListener("change", fillModels);
+ui.predict.addEventListener("click", predict);
+fillSettings();
+updatePredict();

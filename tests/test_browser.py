@@ -1,0 +1,237 @@
+"""Headless Chromium against the real stack (web server, Celery worker, Redis): record, predict, download."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy import signal
+from werkzeug.serving import make_server
+
+from model import audio
+from webapp import create_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Chromium's fake capture device plays a file at the rate real sound cards use.
+FAKE_MIC_RATE = 48000
+RESULT_TIMEOUT_MS = 180_000
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+
+
+def missing(reason: str):
+    """Skip on a developer's machine; in CI a skipped browser test would hide a broken page."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{reason} (CI=true: browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def sync_playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed")
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        missing(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def fake_mic_wav(tmp_path_factory, speech_wav) -> Path:
+    """The speech fixture at 48 kHz: what the fake microphone will 'hear'."""
+    x, rate = audio.load(speech_wav)
+    x48 = signal.resample_poly(audio.to_mono(x), FAKE_MIC_RATE, rate)
+    path = tmp_path_factory.mktemp("mic") / "speech_48k.wav"
+    audio.save(path, x48, FAKE_MIC_RATE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def speech_clip(tmp_path_factory, speech_wav) -> Path:
+    """Two seconds of the speech fixture at its own rate, for the upload path."""
+    x, rate = audio.load(speech_wav)
+    path = tmp_path_factory.mktemp("upload") / "speech_2s.wav"
+    audio.save(path, x[:, : 2 * rate], rate)
+    return path
+
+
+@pytest.fixture(scope="module")
+def live_server(redis_url, celery_worker):
+    """The Flask app behind a real threaded HTTP server on a free 127.0.0.1 port."""
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser(sync_playwright, fake_mic_wav):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                *CHROMIUM_ARGS,
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={fake_mic_wav.resolve()}",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, base_url=live_server)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/")
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def button(page, name):
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def wait_for_result(page):
+    spectrogram = page.locator('img[alt*="spectrogram"]')
+    spectrogram.wait_for(state="visible", timeout=RESULT_TIMEOUT_MS)
+    # The <img> is visible as soon as it has a src; wait until the PNG has really loaded.
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 0", arg=spectrogram.element_handle()
+    )
+    return spectrogram
+
+
+def test_record_predict_listen_download(page, tmp_path):
+    button(page, "Record").click()
+    page.get_by_text("s left").wait_for()
+    page.wait_for_timeout(3000)
+    button(page, "Stop").click()
+
+    # The recording plays back at once.
+    player = page.locator("#input-player")
+    page.wait_for_function(
+        "(el) => !el.paused || el.currentTime > 0", arg=player.element_handle(), timeout=5000
+    )
+    recorded_s = page.evaluate("document.getElementById('input-player').duration")
+    assert 2.8 < recorded_s < 4.0
+
+    button(page, "Predict").click()
+    wait_for_result(page)
+
+    for label in ("Original", "Low-res", "Super-resolved"):
+        assert page.locator("figure", has_text=label).locator("audio").get_attribute("src")
+    timings = page.locator("#timings").inner_text()
+    for label in ("Audio length", "Queue wait", "Processing time", "real time", "Device"):
+        assert label in timings
+    assert page.locator("#metrics tbody tr").count() >= 1
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download", exact=True).click()
+    path = tmp_path / "superres.wav"
+    download_info.value.save_as(path)
+    y, rate = sf.read(path)
+    assert rate == 16000
+    assert len(y) / rate == pytest.approx(recorded_s, abs=0.05)
+    # The fake microphone played speech: the result must not be silence.
+    assert np.sqrt(np.mean(y**2)) > 0.01
+
+    page.locator("#result").scroll_into_view_if_needed()
+    shot = tmp_path / "screenshot.png"
+    page.screenshot(path=shot, full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
+
+    # Phone width: the finished view still fits without sideways scrolling.
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_upload_predict(page, speech_clip):
+    page.locator("#upload").set_input_files(speech_clip)
+    page.locator("#model").select_option("spline")
+    button(page, "Predict").click()
+    wait_for_result(page)
+    assert "2.00 s" in page.locator("#timings").inner_text()
+    assert page.locator("#metrics tbody tr", has_text="spline").count() == 1
+
+
+def test_non_audio_upload_shows_an_error(page):
+    page.locator("#upload").set_input_files(
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not speech at all\n" * 40}
+    )
+    button(page, "Predict").click()
+    alert = page.locator("#job-message")
+    alert.wait_for(state="visible")
+    assert "not an audio file" in alert.inner_text()
+    assert page.locator("#result").is_hidden()
+
+
+def test_recording_stops_at_the_limit(browser, live_server):
+    context = browser.new_context(base_url=live_server)
+    page = context.new_page()
+
+    def two_second_limit(route):
+        response = route.fetch()
+        body = re.sub(r'"max_record_s": [0-9.]+', '"max_record_s": 2.0', response.text())
+        route.fulfill(response=response, body=body)
+
+    page.route(f"{live_server}/", two_second_limit)
+    page.goto("/")
+    button(page, "Record").click()
+    page.get_by_text("Stopped at the 2 s limit").wait_for(timeout=10_000)
+    assert button(page, "Stop").is_disabled()
+    assert button(page, "Predict").is_enabled()
+    duration = page.evaluate("document.getElementById('input-player').duration")
+    assert duration == pytest.approx(2.0, abs=0.01)
+    context.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [("NotAllowedError", "refused"), ("NotFoundError", "No microphone")],
+)
+def test_microphone_refused_or_absent_is_explained(browser, live_server, error, words):
+    context = browser.new_context(base_url=live_server)
+    context.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () =>"
+        f" Promise.reject(new DOMException('from the test', '{error}'));"
+    )
+    page = context.new_page()
+    page.goto("/")
+    # Keyboard only: Record is reachable with Tab and works with Enter.
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "record":
+            break
+    page.keyboard.press("Enter")
+    message = page.locator("#input-message")
+    message.wait_for(state="visible")
+    assert words in message.inner_text()
+    assert button(page, "Record").is_enabled()
+    context.close()

@@ -1,0 +1,366 @@
+"""Flask test-client tests for the page, every API route, every refusal and the health check."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+import time
+from typing import NamedTuple
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pytest
+import redis
+import soundfile as sf
+
+from model import audio
+from webapp import create_app
+from webapp.api import JOB_ID
+from worker.jobstore import FILE_NAMES
+
+# API tests that need no worker use their own Redis database, so the jobs they queue are never
+# picked up by the session's Celery worker (which listens on the fixture URL's database).
+QUIET_DB = 7
+
+
+def quiet_url(redis_url: str) -> str:
+    parts = urlsplit(redis_url)
+    return urlunsplit(parts._replace(path=f"/{QUIET_DB}"))
+
+
+@pytest.fixture(scope="module")
+def speech(speech_wav):
+    """One second of the speech fixture: (mono float32 samples, rate)."""
+    x, rate = audio.load(speech_wav)
+    return audio.to_mono(x)[: rate * 1], rate
+
+
+def wav_bytes(x: np.ndarray, rate: int) -> bytes:
+    return audio.to_wav_bytes(x, rate)
+
+
+@pytest.fixture
+def make_app(redis_url):
+    """Build an app on the quiet database; keyword overrides go to the worker settings."""
+
+    def build(config: dict | None = None, **settings):
+        app = create_app({"TESTING": True, "REDIS_URL": quiet_url(redis_url), **(config or {})})
+        if settings:
+            app.config["WORKER_SETTINGS"] = dataclasses.replace(
+                app.config["WORKER_SETTINGS"], **settings
+            )
+        return app
+
+    redis.Redis.from_url(quiet_url(redis_url)).flushdb()
+    return build
+
+
+@pytest.fixture
+def client(make_app):
+    return make_app().test_client()
+
+
+def post_job(client, data: bytes | None, **fields):
+    form = {"mode": "simulate", "scale": "4", "model": "spline", **fields}
+    form = {k: v for k, v in form.items() if v is not None}
+    if data is not None:
+        form["audio"] = (io.BytesIO(data), "speech.wav")
+    return client.post("/api/jobs", data=form, content_type="multipart/form-data")
+
+
+def stored_keys(redis_url: str) -> int:
+    return redis.Redis.from_url(quiet_url(redis_url)).dbsize()
+
+
+# ---------------------------------------------------------------- the page
+
+
+def test_page_has_the_controls_people_use(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for name in ('id="record"', 'id="stop"', 'id="predict"', 'id="download"', 'id="upload"'):
+        assert name in html
+    for label in (">Record", ">Stop<", ">Predict<", ">Download<"):
+        assert label in html
+    assert 'alt="Before and after spectrograms' in html
+    config = re.search(r'<script id="page-config" type="application/json">(.*?)</script>', html)
+    page_config = json.loads(config.group(1))
+    assert page_config["jobs_url"] == "/api/jobs"
+    assert 4 in page_config["scales"] and page_config["max_record_s"] > 0
+
+
+@pytest.mark.parametrize(
+    "name", ["app.js", "recorder.js", "pcm-worklet.js", "wav.js", "style.css", "favicon.svg"]
+)
+def test_static_files_are_served(client, name):
+    response = client.get(f"/static/{name}")
+    assert response.status_code == 200
+    assert response.data
+    response.close()
+
+
+def test_html_routes_keep_html_errors(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+
+
+# ---------------------------------------------------------------- /api/models
+
+
+def test_models_lists_rates_and_scales_without_paths(client):
+    body = client.get("/api/models").get_json()
+    assert {2, 4} <= set(body["scales"])
+    assert body["modes"] == ["simulate", "enhance"]
+    spline4 = next(m for m in body["models"] if m["name"] == "spline" and m["scale"] == 4)
+    assert (spline4["input_rate"], spline4["output_rate"]) == (4000, 16000)
+    assert all("path" not in m for m in body["models"])
+    assert body["max_bytes"] > 0 and body["max_seconds"] > 0
+
+
+# ---------------------------------------------------------------- POST /api/jobs and status
+
+
+def test_submit_answers_202_and_the_job_can_be_polled(client, speech):
+    x, rate = speech
+    data = wav_bytes(x, rate)
+    response = post_job(client, data)
+    assert response.status_code == 202
+    body = response.get_json()
+    assert JOB_ID.fullmatch(body["id"])
+    assert body["status_url"] == f"/api/jobs/{body['id']}"
+    assert response.headers["Location"] == body["status_url"]
+
+    status = client.get(body["status_url"])
+    assert status.status_code == 200
+    assert status.headers["Cache-Control"] == "no-store"
+    status = status.get_json()
+    assert status["state"] == "queued"
+    assert status["params"] == {"mode": "simulate", "scale": 4, "model": "spline"}
+    assert status["files"] == {"input": f"/api/jobs/{body['id']}/files/input"}
+
+    original = client.get(status["files"]["input"])
+    assert original.status_code == 200
+    assert original.mimetype == "audio/wav"
+    assert original.data == data
+
+
+def test_job_ids_are_unguessable(client, speech):
+    ids = {post_job(client, wav_bytes(*speech)).get_json()["id"] for _ in range(3)}
+    assert len(ids) == 3
+    assert all(len(i) >= 22 for i in ids)
+
+
+SPEECH = b"<the speech clip>"
+
+
+def tone(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    return np.tile(x, (channels, 1))
+
+
+TONE_1S = wav_bytes(tone(1.0, 16000), 16000)
+
+
+class Refusal(NamedTuple):
+    code: int
+    words: str  # in the error message
+    data: bytes | None = SPEECH  # None: no audio field at all
+    fields: dict = {}
+    config: dict = {}  # Flask config
+    settings: dict = {}  # worker settings
+
+
+REFUSALS = {
+    "no audio field": Refusal(400, "audio", data=None),
+    "empty file": Refusal(400, "empty", data=b""),
+    "not audio": Refusal(415, "audio", data=b"hello, this is not a wav file\n" * 50),
+    "truncated wav": Refusal(415, "audio", data=b"RIFF\x24\x00\x00\x00WAVEfmt "),
+    "unknown mode": Refusal(400, "mode", fields={"mode": "shout"}),
+    "scale not a number": Refusal(400, "scale", fields={"scale": "four"}),
+    "scale not ascii digits": Refusal(400, "scale", fields={"scale": "\u00b2"}),
+    "scale not shipped": Refusal(422, "scale", fields={"scale": "3"}),
+    "unknown model": Refusal(422, "no-such-model", fields={"model": "no-such-model"}),
+    "body over MAX_CONTENT_LENGTH": Refusal(
+        413, "too large", data=TONE_1S, config={"MAX_CONTENT_LENGTH": 10_000}
+    ),
+    "file over the worker's limit": Refusal(413, "limit", TONE_1S, settings={"max_bytes": 20_000}),
+    "too long": Refusal(413, "limit", TONE_1S, settings={"max_seconds": 0.5}),
+    "too short": Refusal(422, "at least", wav_bytes(tone(0.1, 16000), 16000)),
+    "too many channels": Refusal(422, "channels", wav_bytes(tone(1.0, 16000, 3), 16000)),
+    "rate too low to simulate": Refusal(422, "enhance", wav_bytes(tone(1.0, 8000), 8000)),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS.values(), ids=REFUSALS.keys())
+def test_refusals_are_json_and_queue_nothing(make_app, redis_url, speech, case):
+    data = wav_bytes(*speech) if case.data is SPEECH else case.data
+    client = make_app(case.config, **case.settings).test_client()
+    before = stored_keys(redis_url)
+
+    response = post_job(client, data, **case.fields)
+
+    assert response.status_code == case.code
+    assert response.is_json, response.data[:200]
+    assert case.words in response.get_json()["error"]
+    assert stored_keys(redis_url) == before
+
+
+def test_stereo_and_other_rates_are_accepted(client):
+    response = post_job(client, wav_bytes(tone(1.0, 44100, 2), 44100))
+    assert response.status_code == 202
+
+
+def test_enhance_takes_low_rate_audio(client):
+    response = post_job(client, wav_bytes(tone(1.0, 4000), 4000), mode="enhance")
+    assert response.status_code == 202
+
+
+# ---------------------------------------------------------------- ids and file names
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/jobs/short",
+        "/api/jobs/" + "a" * 65,
+        "/api/jobs/..%2F..%2Fetc%2Fpasswd",
+        "/api/jobs/abc*def*ghi*jkl*mno",
+        "/api/jobs/superres:job:aaaaaaaaaaaaaaaa",
+        "/api/jobs/aaaaaaaaaaaaaaaaaaaaaa",
+        "/api/jobs/aaaaaaaaaaaaaaaaaaaaaa/files/superres.wav",
+        "/api/jobs/short/files/superres.wav",
+        "/api/nothing-here",
+    ],
+)
+def test_unknown_jobs_and_routes_are_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.get_json()["error"]
+
+
+@pytest.mark.parametrize("name", ["passwd", "..%2Finput", "superres.WAV", "input.wav", "meta"])
+def test_file_names_come_from_a_fixed_set(client, speech, name):
+    job_id = post_job(client, wav_bytes(*speech)).get_json()["id"]
+    response = client.get(f"/api/jobs/{job_id}/files/{name}")
+    assert response.status_code == 404
+    assert response.is_json
+
+
+def test_outputs_of_an_unfinished_job_are_404(client, speech):
+    job_id = post_job(client, wav_bytes(*speech)).get_json()["id"]
+    for name in FILE_NAMES[1:]:
+        response = client.get(f"/api/jobs/{job_id}/files/{name}")
+        assert response.status_code == 404
+        assert "not finished" in response.get_json()["error"]
+
+
+def test_wrong_method_is_json_405_with_allow(client):
+    response = client.delete("/api/jobs")
+    assert response.status_code == 405
+    assert response.is_json
+    assert "POST" in response.headers["Allow"]
+
+
+def test_unexpected_errors_are_json_500_without_traceback(client, monkeypatch):
+    class BrokenStore:
+        def status(self, job_id):
+            raise RuntimeError("secret internals")
+
+    monkeypatch.setattr("webapp.api.job_store", BrokenStore)
+    response = client.get("/api/jobs/aaaaaaaaaaaaaaaaaaaaaa")
+    assert response.status_code == 500
+    assert response.is_json
+    assert "secret internals" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- config and health
+
+
+def test_secret_key_is_required_outside_tests(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app()
+    monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    assert create_app().config["SECRET_KEY"] == "x" * 32
+
+
+def test_limits_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "1000000")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/3")
+    app = create_app()
+    assert app.config["MAX_CONTENT_LENGTH"] > 1_000_000
+    assert app.config["REDIS_URL"] == "redis://127.0.0.1:1/3"
+    monkeypatch.setenv("MAX_CONTENT_LENGTH", "5000")
+    assert create_app().config["MAX_CONTENT_LENGTH"] == 5000
+
+
+def test_healthz_reports_redis_and_no_worker(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["redis"]["ok"] is True
+    assert body["workers"] == {"ok": False, "count": 0, "names": []}
+    assert body["status"] == "degraded"
+
+
+def test_healthz_is_503_when_redis_is_down():
+    app = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["redis"]["ok"] is False
+
+
+def test_submit_is_503_when_redis_is_down(speech):
+    app = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    response = post_job(app.test_client(), wav_bytes(*speech))
+    assert response.status_code == 503
+    assert response.is_json
+
+
+# ---------------------------------------------------------------- with a real worker
+
+
+@pytest.mark.integration
+def test_a_job_runs_to_done_and_its_files_download(redis_url, celery_worker, speech):
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url})
+    client = app.test_client()
+    deadline = time.monotonic() + 30
+    while client.get("/healthz").get_json()["workers"]["count"] < 1:
+        assert time.monotonic() < deadline, "the worker never answered the health check's ping"
+
+    job_id = post_job(client, wav_bytes(*speech)).get_json()["id"]
+    deadline = time.monotonic() + 120
+    while (status := client.get(f"/api/jobs/{job_id}").get_json())["state"] not in (
+        "done",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+    assert status["state"] == "done", status["error"]
+    outputs = {"superres.wav", "lowres.wav", "reference.wav", "spectrogram.png", "result.json"}
+    assert outputs <= set(status["files"])
+    assert status["timings"]["audio_s"] == pytest.approx(1.0, abs=0.01)
+    assert status["timings"]["processing_s"] > 0
+    assert status["metrics"]["spline"]["snr"] is not None
+
+    download = client.get(status["files"]["superres.wav"] + "?download=1")
+    assert download.status_code == 200
+    assert download.mimetype == "audio/wav"
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    y, rate = sf.read(io.BytesIO(download.data))
+    assert rate == 16000 and len(y) == 16000
+
+    part = client.get(status["files"]["superres.wav"], headers={"Range": "bytes=0-43"})
+    assert part.status_code == 206 and part.data.startswith(b"RIFF")
+
+    png = client.get(status["files"]["spectrogram.png"])
+    assert png.mimetype == "image/png" and png.data.startswith(b"\x89PNG")

@@ -1,0 +1,122 @@
+"""The JSON API: submit a job, poll its status, fetch its files, list the shipped models."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
+from werkzeug.exceptions import BadRequest
+
+from model.registry import available_models
+from webapp.store import job_store
+from worker.jobs import MODES, JobRejected, submit
+from worker.jobstore import FILE_NAMES
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+# secrets.token_urlsafe output; anything else is refused before it can reach a Redis key.
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+SCALE = re.compile(r"[0-9]{1,3}")
+
+CONTENT_TYPES = {
+    "lowres.wav": "audio/wav",
+    "superres.wav": "audio/wav",
+    "reference.wav": "audio/wav",
+    "spectrogram.png": "image/png",
+    "result.json": "application/json",
+}
+# The original upload keeps whatever format the person sent; its first bytes say which.
+MAGIC_TYPES = (
+    (b"RIFF", "audio/wav"),
+    (b"fLaC", "audio/flac"),
+    (b"OggS", "audio/ogg"),
+    (b"ID3", "audio/mpeg"),
+    (b"\xff\xfb", "audio/mpeg"),
+    (b"\xff\xf3", "audio/mpeg"),
+    (b"\xff\xf2", "audio/mpeg"),
+)
+
+
+@bp.post("/jobs")
+def create_job():
+    upload = request.files.get("audio")
+    if upload is None:
+        raise BadRequest("no audio: send the file in the multipart field 'audio'")
+    scale_text = request.form.get("scale", "4")
+    if not SCALE.fullmatch(scale_text):
+        raise BadRequest(f"scale must be a whole number such as 2 or 4, not {scale_text[:20]!r}")
+    try:
+        job_id = submit(
+            job_store(),
+            upload.read(),
+            filename=(upload.filename or "audio")[:200],
+            mode=request.form.get("mode", "simulate"),
+            scale=int(scale_text),
+            model=request.form.get("model") or None,
+            settings=current_app.config["WORKER_SETTINGS"],
+        )
+    except JobRejected as rejected:
+        return jsonify(error=str(rejected)), rejected.http_status
+    status_url = url_for("api.job_status", job_id=job_id)
+    return jsonify(id=job_id, status_url=status_url), 202, {"Location": status_url}
+
+
+@bp.get("/jobs/<job_id>")
+def job_status(job_id: str):
+    status = _status_or_404(job_id)
+    status["files"] = {
+        name: url_for("api.job_file", job_id=job_id, name=name) for name in status.get("files", [])
+    }
+    return jsonify(status), 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/jobs/<job_id>/files/<name>")
+def job_file(job_id: str, name: str):
+    if name not in FILE_NAMES:
+        abort(404, description=f"no file called {name[:40]!r}; jobs have {', '.join(FILE_NAMES)}")
+    _check_id(job_id)
+    data = job_store().file(job_id, name)
+    if data is None:
+        abort(404, description=f"job has no {name} (unknown job, not finished, or expired)")
+    response = send_file(
+        io.BytesIO(data),
+        mimetype=CONTENT_TYPES.get(name) or _sniff(data),
+        as_attachment=request.args.get("download") == "1",
+        download_name=f"{job_id[:8]}-{name}",
+        etag=f"{job_id}-{name}",
+        max_age=3600,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.get("/models")
+def models():
+    settings = current_app.config["WORKER_SETTINGS"]
+    shipped = [{k: v for k, v in m.items() if k != "path"} for m in available_models()]
+    return jsonify(
+        models=shipped,
+        scales=sorted({m["scale"] for m in shipped}),
+        modes=list(MODES),
+        max_bytes=settings.max_bytes,
+        max_seconds=settings.max_seconds,
+    )
+
+
+def _check_id(job_id: str) -> None:
+    if not JOB_ID.fullmatch(job_id):
+        abort(404, description="no such job")
+
+
+def _status_or_404(job_id: str) -> dict:
+    _check_id(job_id)
+    status = job_store().status(job_id)
+    if status is None:
+        abort(404, description="no such job (unknown, or expired)")
+    return status
+
+
+def _sniff(data: bytes) -> str:
+    kinds = (kind for magic, kind in MAGIC_TYPES if data.startswith(magic))
+    return next(kinds, "application/octet-stream")
