@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 from worker.local import REPO, free_port, redis_command
 
 DATA_DIR = REPO / "var" / "redis"
+SECRET_FILE = REPO / "var" / "secret_key"
 EMBEDDED_PORT = 6390
 
 
@@ -35,6 +37,8 @@ def exec_honcho(env: dict[str, str]) -> None:
     Both cases run the same Procfile, so a shared Redis and the embedded one take one code path.
     """
     processes = ["web", "worker"]  # web first: honcho gives the first process $PORT itself
+    if not env.get("SECRET_KEY"):
+        env["SECRET_KEY"] = _secret_key()
     if not env.get("REDIS_URL"):
         port = int(env.get("EMBEDDED_REDIS_PORT") or EMBEDDED_PORT)
         if _in_use(port):
@@ -57,6 +61,17 @@ def exec_redis(url: str) -> None:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     command = redis_command(urlsplit(url).port or 6379, DATA_DIR, appendonly=True)
     os.execv(command[0], command)
+
+
+def _secret_key() -> str:
+    """The web app's SECRET_KEY for local runs: made once, kept in var/ (owner-only) across restarts."""
+    if SECRET_FILE.exists():
+        return SECRET_FILE.read_text().strip()
+    SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    with os.fdopen(os.open(SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(key)
+    return key
 
 
 def _in_use(port: int) -> bool:
