@@ -22,12 +22,26 @@ FAULT_DB = 1
 # Redelivery waits for the broker's visibility timeout; keep it short here so the test is quick.
 VISIBILITY_S = 3
 LONG_AUDIO_S = 90
+LIMIT_DB = 2
 
 
-def test_a_job_whose_worker_is_killed_finishes_on_another(redis_url, speech_wav, tmp_path):
-    url = redis_url.rsplit("/", 1)[0] + f"/{FAULT_DB}"
+def database(redis_url: str, db: int) -> tuple[str, redis.Redis]:
+    url = redis_url.rsplit("/", 1)[0] + f"/{db}"
     client = redis.Redis.from_url(url)
     client.flushdb()
+    return url, client
+
+
+@pytest.fixture(scope="module")
+def long_speech(speech_wav) -> bytes:
+    """LONG_AUDIO_S of speech: long enough to still be running well after it starts."""
+    x, rate = audio.load(speech_wav)
+    x = np.tile(audio.to_mono(x), int(np.ceil(LONG_AUDIO_S * rate / x.shape[-1])))
+    return audio.to_wav_bytes(x[: LONG_AUDIO_S * rate], rate)
+
+
+def test_a_job_whose_worker_is_killed_finishes_on_another(redis_url, long_speech, tmp_path):
+    url, client = database(redis_url, FAULT_DB)
     settings = Settings(redis_url=url, checkpoint="spline", visibility_timeout_s=VISIBILITY_S)
     store = JobStore(client, settings.job_ttl_s)
     env = {
@@ -35,10 +49,7 @@ def test_a_job_whose_worker_is_killed_finishes_on_another(redis_url, speech_wav,
         "OMP_NUM_THREADS": "1",
         "BROKER_VISIBILITY_TIMEOUT_S": str(VISIBILITY_S),
     }
-    # Long enough that the job is certainly still running a few milliseconds after it starts.
-    x, rate = audio.load(speech_wav)
-    x = np.tile(audio.to_mono(x), int(np.ceil(LONG_AUDIO_S * rate / x.shape[-1])))
-    data = audio.to_wav_bytes(x[: LONG_AUDIO_S * rate], rate)
+    data = long_speech
 
     first = WorkerProcess(url, tmp_path / "first.log", name="first", env=env).start()
     try:
@@ -75,3 +86,34 @@ def test_a_job_whose_worker_is_killed_finishes_on_another(redis_url, speech_wav,
     record = json.loads(store.file(job_id, "result.json"))
     assert record["attempt"] == 2
     assert f"[{job_id}] received" in second.log()
+
+
+def test_a_job_over_the_time_limit_fails_readably_and_the_worker_goes_on(
+    redis_url, long_speech, speech_wav, tmp_path
+):
+    url, client = database(redis_url, LIMIT_DB)
+    settings = Settings(redis_url=url, checkpoint="spline")
+    store = JobStore(client, settings.job_ttl_s)
+    env = {
+        "WORKER_CHECKPOINT": "spline",
+        "OMP_NUM_THREADS": "1",
+        "TASK_SOFT_TIME_LIMIT_S": "0.3",
+        "TASK_TIME_LIMIT_S": "30",
+    }
+    job = {"mode": "simulate", "scale": 4, "model": "spline", "settings": settings}
+    worker = WorkerProcess(url, tmp_path / "limited.log", name="limited", env=env).start()
+    try:
+        slow = submit(store, long_speech, filename="long.wav", **job)
+        status = wait_for_job(store, slow, timeout_s=60)
+        assert status["state"] == "failed"
+        assert status["error"] == "the job took longer than 0.3 s, the limit for one job"
+        assert "result.json" not in status["files"]
+
+        # The same worker takes the next job: the limit ended the job, not the worker.
+        tiny = audio.to_wav_bytes(audio.load(speech_wav)[0][:, :8000], 16000)
+        quick = wait_for_job(store, submit(store, tiny, filename="s.wav", **job), timeout_s=60)
+        # Done or itself over 0.3 s on a busy machine: either way it was taken and finished.
+        assert quick["state"] in ("done", "failed")
+        assert worker.process.poll() is None
+    finally:
+        worker.stop()

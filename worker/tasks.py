@@ -44,7 +44,7 @@ def fail(store: JobStore, job_id: str, message: str) -> None:
 
 
 def too_slow(limit_s: float) -> str:
-    return f"the job took longer than {limit_s:.0f} s, the limit for one job"
+    return f"the job took longer than {limit_s:g} s, the limit for one job"
 
 
 class UpsampleTask(Task):
