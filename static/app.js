@@ -141,11 +141,11 @@ function chooseFile() {
   const file = ui.upload.files[0];
   if (!file) return;
   if (file.size > config.max_bytes) {
-    const mb = (bytes) => (bytes / 2 ** 20).toFixed(1);
+    const mb = (bytes) => (bytes / 1e6).toFixed(1);
     show(ui.inputMessage, `${file.name} is ${mb(file.size)} MB; the limit is ${mb(config.max_bytes)} MB.`);
     return;
   }
-  setInput(file, file.name, `${file.name} (${(file.size / 2 ** 20).toFixed(2)} MB)`);
+  setInput(file, file.name, `${file.name} (${(file.size / 1e6).toFixed(2)} MB)`);
 }
 
 // ---------------------------------------------------------------- settings: scale and model
@@ -276,12 +276,12 @@ function setPlayer(id, url, rateText) {
   $(`rate-${id}`).textContent = rateText;
 }
 
-/** {low, high} sample rates of a finished job: its result record says; the model list guesses. */
+/** {input, low, high} sample rates of a finished job: its result record says; the models guess. */
 async function rates(status) {
   const params = status.params || {};
   try {
     const record = await (await fetch(status.files["result.json"])).json();
-    return { low: record.lowres_rate, high: record.output_rate };
+    return { input: record.input && record.input.rate, low: record.lowres_rate, high: record.output_rate };
   } catch {
     const info = modelInfo(params.model, Number(params.scale));
     return info ? { low: info.input_rate, high: info.output_rate } : {};
@@ -296,7 +296,8 @@ function render(status, rate) {
   const lowRate = rate.low ? kHz(rate.low) : "";
 
   // In simulate mode the reference is the original brought to the output rate: the fair comparison.
-  setPlayer("original", files["reference.wav"] || files.input, simulate ? highRate : "as uploaded");
+  const asUploaded = rate.input ? `${kHz(rate.input)}, as uploaded` : "as uploaded";
+  setPlayer("original", files["reference.wav"] || files.input, simulate ? highRate : asUploaded);
   setPlayer("lowres", files["lowres.wav"], lowRate);
   setPlayer("superres", files["superres.wav"], highRate);
 

@@ -192,6 +192,23 @@ def test_non_audio_upload_shows_an_error(page):
     assert page.locator("#result").is_hidden()
 
 
+def test_a_failed_job_is_explained(page, speech_clip):
+    failure = "the worker could not load model 'x4': file is damaged"
+
+    def failed(route):
+        route.fulfill(json={"id": "x" * 22, "state": "failed", "error": failure, "files": {}})
+
+    page.route("**/api/jobs/*", failed)
+    page.locator("#upload").set_input_files(speech_clip)
+    page.locator("#model").select_option("spline")
+    button(page, "Predict").click()
+    alert = page.locator("#job-message")
+    alert.wait_for(state="visible")
+    assert alert.inner_text() == f"The job failed: {failure}"
+    assert page.locator("#progress").is_hidden()
+    assert button(page, "Predict").is_enabled()
+
+
 def test_recording_stops_at_the_limit(browser, live_server):
     context = browser.new_context(base_url=live_server)
     page = context.new_page()

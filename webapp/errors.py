@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 JSON_PREFIXES = ("/api/", "/healthz")
@@ -37,7 +37,14 @@ def register(app: Flask) -> None:
 
 def _message(error: HTTPException) -> str:
     if error.code == 413:
-        limit = request.max_content_length
-        if limit:
-            return f"the upload is too large: the limit is {limit / 1e6:.0f} MB"
+        # The request limit carries form overhead; the file limit is the number a person can act on.
+        limit = min(
+            request.max_content_length or 0, current_app.config["WORKER_SETTINGS"].max_bytes
+        )
+        return f"the upload is too large: the limit is {megabytes(limit)}"
     return error.description or error.name
+
+
+def megabytes(n_bytes: int) -> str:
+    """Decimal megabytes, like the worker's messages; small limits keep their digits."""
+    return f"{n_bytes / 1e6:.3g} MB"
