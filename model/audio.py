@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy import interpolate, signal
+from scipy import interpolate
 
 LOWRES_FILTERS = ("cheby8", "butter", "bessel", "ellip", "sinc", "random")
 
@@ -114,6 +114,8 @@ def lowres(
     new Nyquist, zero phase). The others exist so training sees many low-pass shapes: a model
     trained on one filter learns that filter's fingerprint and fails on real narrowband audio.
     """
+    from scipy import signal  # heavy import; only paths that filter pay for it
+
     x = np.asarray(x, dtype=np.float64)
     if filter == "random":
         rng = rng or np.random.default_rng()
@@ -131,6 +133,8 @@ def lowres(
 
 def _iir_lowpass(x: np.ndarray, scale: int, kind: str, order: int, cutoff: float) -> np.ndarray:
     """Zero-phase IIR low-pass at `cutoff` x the new Nyquist, then keep every `scale`-th sample."""
+    from scipy import signal  # heavy import; only paths that filter pay for it
+
     wn = cutoff / scale
     if kind == "butter":
         sos = signal.butter(order, wn, output="sos")
@@ -145,6 +149,8 @@ def _iir_lowpass(x: np.ndarray, scale: int, kind: str, order: int, cutoff: float
 
 
 def _random_lowpass(x: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+    from scipy import signal  # heavy import; only paths that filter pay for it
+
     kind = rng.choice(["cheby1", "butter", "bessel", "ellip", "sinc"])
     if kind == "sinc":
         return signal.resample_poly(x, 1, scale, axis=-1).astype(np.float32)
@@ -170,6 +176,8 @@ def spline(x_lowres: np.ndarray, scale: int) -> np.ndarray:
 
 def sinc(x_lowres: np.ndarray, scale: int) -> np.ndarray:
     """Band-limited (polyphase windowed-sinc) upsampling by `scale`: the sinc baseline."""
+    from scipy import signal  # heavy import; only paths that filter pay for it
+
     y = signal.resample_poly(np.asarray(x_lowres, dtype=np.float64), scale, 1, axis=-1)
     return y.astype(np.float32)
 

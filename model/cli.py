@@ -211,5 +211,5 @@ def bench(device: str = "auto", seconds: float = 300, scale: int | None = None) 
         row["cli_realtime_factor"] = round(seconds / cli_wall, 1)
         row["cli_wall_s"] = round(cli_wall, 2)
         results["models"].append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps(row), file=sys.stderr, flush=True)
     return results
