@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import redis
 import soundfile as sf
+import torch
 
 from model import audio
 from worker.celery_app import UPSAMPLE_TASK, celery_for
@@ -82,7 +83,7 @@ def test_simulate_scores_the_model_and_spline_on_the_same_audio(store, settings,
     assert 0 < model["lsd"] < model["lsd_hf"]
 
     timings = status["timings"]
-    assert timings["device"] == "cpu"
+    assert timings["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert timings["audio_s"] == pytest.approx(7.49, abs=0.01)
     assert timings["queued_s"] >= 0 and timings["processing_s"] > 0
     assert timings["realtime_factor"] == pytest.approx(
