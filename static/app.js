@@ -32,15 +32,21 @@ const ui = {
   timings: $("timings"),
   metricsBox: $("metrics-box"),
   metricsBody: document.querySelector("#metrics tbody"),
+  resultTitle: $("result-title"),
+  announcer: $("announcer"),
 };
 
-const state = { input: null, recorder: null, busy: false, job: 0, inputUrl: null };
+const state = { input: null, recorder: null, busy: false, job: 0, inputUrl: null, lastState: null };
 
 // ---------------------------------------------------------------- messages and small helpers
 
 function show(element, text) {
   element.textContent = text;
   element.hidden = !text;
+}
+
+function announce(text) {
+  ui.announcer.textContent = text;
 }
 
 function clock(seconds) {
@@ -106,6 +112,7 @@ async function startRecording() {
   ui.timer.textContent = "0:00";
   ui.countdown.textContent = `${Math.round(config.max_record_s)} s left`;
   ui.record.classList.add("recording");
+  announce(`Recording. It stops by itself after ${Math.round(config.max_record_s)} seconds.`);
   ui.stop.disabled = false;
   ui.stop.focus();
   updatePredict();
@@ -130,6 +137,8 @@ async function stopRecording(atLimit = false) {
     return;
   }
   const duration = samples.length / rate;
+  ui.upload.value = "";
+  announce(`Recorded ${duration.toFixed(1)} seconds; playing it back.`);
   setInput(encodeWav(samples, rate), "recording.wav", `Your recording: ${duration.toFixed(1)} s at ${kHz(rate)}`);
   // Hearing it back straight away tells the person whether the microphone picked them up.
   ui.inputPlayer.play().catch(() => {});
@@ -210,6 +219,8 @@ async function predict() {
   show(ui.jobMessage, "");
   ui.result.hidden = true;
   setProgress("Uploading…", null);
+  state.lastState = null;
+  announce("Uploading.");
 
   const form = new FormData();
   form.append("audio", state.input.blob, state.input.filename);
@@ -249,9 +260,12 @@ async function poll(job, url, started) {
   }
   if (job !== state.job) return;
   if (status.state === "done") {
+    const rate = await rates(status);
+    if (job !== state.job) return;
     ui.progress.hidden = true;
-    render(status, await rates(status));
+    render(status, rate);
     finish();
+    announce("Done. The result is below.");
     return;
   }
   if (status.state === "failed") {
@@ -259,6 +273,10 @@ async function poll(job, url, started) {
     return;
   }
   const progress = status.progress || {};
+  if (status.state !== state.lastState) {
+    state.lastState = status.state;
+    announce(status.state === "queued" ? "Waiting for a worker." : "Processing.");
+  }
   if (status.state === "queued") setProgress("Waiting for a worker…", null);
   else {
     const stage = progress.stage || "working";
@@ -351,6 +369,8 @@ function render(status, rate) {
   }
 
   ui.result.hidden = false;
+  // Keyboard and screen-reader users land on the result, not back at the Predict button.
+  ui.resultTitle.focus({ preventScroll: true });
   ui.result.scrollIntoView({ behavior: "smooth", block: "start" });
 }
 

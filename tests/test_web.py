@@ -90,6 +90,8 @@ def test_page_has_the_controls_people_use(client):
     page_config = json.loads(config.group(1))
     assert page_config["jobs_url"] == "/api/jobs"
     assert 4 in page_config["scales"] and page_config["max_record_s"] > 0
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 @pytest.mark.parametrize(
@@ -356,6 +358,7 @@ def test_a_job_runs_to_done_and_its_files_download(redis_url, celery_worker, spe
     assert download.status_code == 200
     assert download.mimetype == "audio/wav"
     assert download.headers["Content-Disposition"].startswith("attachment")
+    assert "private" in download.headers["Cache-Control"]
     y, rate = sf.read(io.BytesIO(download.data))
     assert rate == 16000 and len(y) == 16000
 

@@ -87,7 +87,9 @@ def job_file(job_id: str, name: str):
         etag=f"{job_id}-{name}",
         max_age=3600,
     )
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    # A job's files belong to whoever holds its id: browsers may cache them, shared caches not.
+    response.cache_control.public = False
+    response.cache_control.private = True
     return response
 
 
