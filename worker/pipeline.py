@@ -94,29 +94,51 @@ class Progress:
 
 def run(store: JobStore, job_id: str, settings: Settings) -> None:
     """Process one queued (or redelivered) job and mark it done; raise JobFailed if it cannot be."""
-    meta = store.meta(job_id)
-    if meta is None:
+    meta, data = store.meta(job_id), store.file(job_id, "input")
+    if meta is None or data is None:
         raise JobGone(job_id)
     started = time.time()
-    status = store.update(job_id, _mark_running)
-    params = status["params"]
+    params = store.update(job_id, _mark_running)["params"]
     progress = Progress(store, job_id)
 
     progress.start("decoding")
-    data = store.file(job_id, "input")
-    if data is None:
-        raise JobGone(job_id)
     x, rate = _decode(data, params, settings)
+    source = {"filename": meta.get("filename"), "rate": rate, "channels": x.shape[0]}
     audio_s = x.shape[-1] / rate
-    channels = x.shape[0]
-    x = audio.to_mono(x)
 
     progress.start("loading model")
     up = upsampler(params["model"], int(params["scale"]), settings.device)
 
     outputs = _simulate if params["mode"] == "simulate" else _enhance
-    result = outputs(x, rate, up, progress)
+    result = outputs(audio.to_mono(x), rate, up, progress)
+    _store_outputs(store, job_id, result, up, progress)
 
+    processing_s = time.time() - started
+    timings = {
+        "queued_s": round(started - meta["created_at"], 3),
+        "processing_s": round(processing_s, 3),
+        "audio_s": round(audio_s, 3),
+        "realtime_factor": round(audio_s / max(processing_s, 1e-6), 2),
+        "device": up.device,
+    }
+    record = {
+        "id": job_id,
+        "params": {**params, "model": up.name},
+        "input": source,
+        "lowres_rate": up.input_rate,
+        "output_rate": up.output_rate,
+        "timings": timings,
+        "stages_s": progress.finish(),
+        "metrics": result["metrics"],
+        "worker": {"host": socket.gethostname(), "pid": os.getpid(), "model_loads": model_loads},
+        "attempt": meta["attempts"],
+    }
+    store.put_file(job_id, "result.json", json.dumps(record, indent=2).encode())
+    store.update(job_id, lambda status: _mark_done(status, timings, result["metrics"], up.name))
+
+
+def _store_outputs(store: JobStore, job_id: str, result: dict, up, progress: Progress) -> None:
+    """Plot the spectrograms and write every audio output to the job store."""
     progress.start("plotting")
     from model import plots  # matplotlib: imported where it is used, in the worker only
 
@@ -135,44 +157,21 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
     for name, blob in files.items():
         store.put_file(job_id, name, blob)
 
-    processing_s = time.time() - started
-    timings = {
-        "queued_s": round(started - meta["created_at"], 3),
-        "processing_s": round(processing_s, 3),
-        "audio_s": round(audio_s, 3),
-        "realtime_factor": round(audio_s / max(processing_s, 1e-6), 2),
-        "device": up.device,
-    }
-    record = {
-        "id": job_id,
-        "params": {**params, "model": up.name},
-        "input": {"filename": meta.get("filename"), "rate": rate, "channels": channels},
-        "lowres_rate": up.input_rate,
-        "output_rate": up.output_rate,
-        "timings": timings,
-        "stages_s": progress.finish(),
-        "metrics": result["metrics"],
-        "worker": {"host": socket.gethostname(), "pid": os.getpid(), "model_loads": model_loads},
-        "attempt": meta["attempts"],
-    }
-    store.put_file(job_id, "result.json", json.dumps(record, indent=2).encode())
-
-    def done(status: dict) -> None:
-        status.update(
-            state="done",
-            progress={"stage": "done", "percent": 100.0},
-            error=None,
-            timings=timings,
-            metrics=result["metrics"],
-        )
-        status["params"]["model"] = up.name
-
-    store.update(job_id, done)
-
 
 def _mark_running(status: dict) -> None:
     # A redelivered job starts over: drop outputs listed by an attempt that died.
     status.update(state="running", error=None, files=["input"])
+
+
+def _mark_done(status: dict, timings: dict, scores: dict | None, model: str) -> None:
+    status.update(
+        state="done",
+        progress={"stage": "done", "percent": 100.0},
+        error=None,
+        timings=timings,
+        metrics=scores,
+    )
+    status["params"]["model"] = model
 
 
 def _decode(data: bytes, params: dict, settings: Settings) -> tuple[np.ndarray, int]:
