@@ -131,6 +131,10 @@ class AudioUNet(nn.Module):
             self.up.append(UpBlock(c_in, nf, k, dropout, blk))
             c_in = 2 * nf
         self.final = nn.Conv1d(c_in, 2, 9, padding=4)
+        # Zero the residual branch: training starts exactly at the spline baseline and can only
+        # move away from it where that lowers the loss (a random start costs epochs of SNR).
+        nn.init.zeros_(self.final.weight)
+        nn.init.zeros_(self.final.bias)
         self.shuffle = SubPixel1d(2)
         self.multiple = 2 ** (depth + 1) * max(tfilm_block // 2 ** (depth + 1), 1)
 
@@ -169,6 +173,8 @@ class DNN(nn.Module):
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             mlp += [nn.Linear(a, b), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
         mlp.append(nn.Linear(dims[-1], frame))
+        nn.init.zeros_(mlp[-1].weight)  # start at the spline baseline, as AudioUNet does
+        nn.init.zeros_(mlp[-1].bias)
         self.mlp = nn.Sequential(*mlp)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

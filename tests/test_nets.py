@@ -37,6 +37,12 @@ def test_baselines_keep_shape(net, length):
     assert net.eval()(torch.randn(3, 1, length)).shape == (3, 1, length)
 
 
+def test_unet_starts_at_the_spline_input():
+    net = AudioUNet(**SMALL).eval()
+    x = torch.randn(1, 1, 3000)
+    assert torch.equal(net(x), x)
+
+
 def test_paper_defaults():
     net = AudioUNet()
     convs = [block.conv for block in net.down]
@@ -65,6 +71,9 @@ def test_tfilm_starts_as_identity_and_learns_scale():
 @pytest.mark.parametrize("half", [False, True])
 def test_checkpoint_round_trip(tmp_path, cls, kwargs, half):
     net = cls(**kwargs).eval()
+    with torch.no_grad():  # zero-initialised output layers would make any weights look equal
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
     path = tmp_path / "net.safetensors"
     checkpoint.save(
         path, net, init_args=kwargs, input_rate=4000, scale=4, training={"epoch": 3}, half=half
