@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 
 import numpy as np
@@ -23,6 +26,7 @@ FAULT_DB = 1
 VISIBILITY_S = 3
 LONG_AUDIO_S = 90
 LIMIT_DB = 2
+CHILD_DB = 5
 
 
 def database(redis_url: str, db: int) -> tuple[str, redis.Redis]:
@@ -118,3 +122,38 @@ def test_a_job_over_the_time_limit_fails_readably_and_the_worker_goes_on(
         assert worker.process.poll() is None
     finally:
         worker.stop()
+
+
+def test_a_pool_child_killed_mid_job_is_replaced_and_the_job_rerun(
+    redis_url, long_speech, tmp_path
+):
+    url, client = database(redis_url, CHILD_DB)
+    settings = Settings(redis_url=url, checkpoint="spline")
+    store = JobStore(client, settings.job_ttl_s)
+    env = {"WORKER_CHECKPOINT": "spline", "OMP_NUM_THREADS": "1"}
+    worker = WorkerProcess(url, tmp_path / "child.log", name="child", env=env).start()
+    try:
+        job_id = submit(
+            store,
+            long_speech,
+            filename="long.wav",
+            mode="simulate",
+            scale=4,
+            model="spline",
+            settings=settings,
+        )
+        deadline = time.monotonic() + 60
+        while store.status(job_id)["state"] != "running":
+            assert time.monotonic() < deadline, "the worker never started the job"
+            time.sleep(0.01)
+        # As the kernel's OOM killer would: only the pool child dies, its parent lives on.
+        child = int(subprocess.check_output(["pgrep", "-P", str(worker.process.pid)]).split()[0])
+        os.kill(child, signal.SIGKILL)
+
+        status = wait_for_job(store, job_id, timeout_s=120)
+    finally:
+        worker.stop()
+
+    assert status["state"] == "done", status["error"]
+    assert store.meta(job_id)["attempts"] == 2
+    assert "WorkerLostError" in worker.log()

@@ -196,3 +196,14 @@ def test_a_redelivered_finished_job_is_not_run_again(store, settings, speech_wav
         time.sleep(0.05)
     assert store.status(status["id"]) == status
     assert store.meta(status["id"])["attempts"] == 1
+
+
+def test_a_job_whose_workers_keep_dying_is_given_up(store, settings):
+    job_id = store.create(b"RIFF", {"mode": "simulate", "scale": 4, "model": "spline"})
+    # Three earlier deliveries started it and never came back.
+    store.update_meta(job_id, lambda meta: meta.update(attempts=3))
+    celery_for(settings).send_task(UPSAMPLE_TASK, args=[job_id])
+
+    status = wait_for_job(store, job_id)
+    assert status["state"] == "failed"
+    assert status["error"] == "workers stopped 3 times while processing this audio"
