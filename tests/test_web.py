@@ -168,6 +168,18 @@ def tone(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
 TONE_1S = wav_bytes(tone(1.0, 16000), 16000)
 
 
+def encoded(x: np.ndarray, rate: int, **format) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, rate, **format)
+    return buf.getvalue()
+
+
+NAN_WAV = encoded(
+    np.where(np.arange(16000) == 9, np.nan, 0.1), 16000, format="WAV", subtype="FLOAT"
+)
+FLAC_1S = encoded(tone(1.0, 16000)[0], 16000, format="FLAC")
+
+
 class Refusal(NamedTuple):
     code: int
     words: str  # in the error message
@@ -182,6 +194,8 @@ REFUSALS = {
     "empty file": Refusal(400, "empty", data=b""),
     "not audio": Refusal(415, "audio", data=b"hello, this is not a wav file\n" * 50),
     "truncated wav": Refusal(415, "audio", data=b"RIFF\x24\x00\x00\x00WAVEfmt "),
+    "truncated flac": Refusal(415, "truncated", data=FLAC_1S[: len(FLAC_1S) // 2]),
+    "NaN samples": Refusal(422, "NaN", data=NAN_WAV),
     "unknown mode": Refusal(400, "mode", fields={"mode": "shout"}),
     "scale not a number": Refusal(400, "scale", fields={"scale": "four"}),
     "scale not ascii digits": Refusal(400, "scale", fields={"scale": "\u00b2"}),

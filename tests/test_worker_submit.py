@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 
 import numpy as np
 import pytest
 import redis
+import soundfile as sf
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -24,6 +26,17 @@ def tone(seconds: float, rate: int = 16000, channels: int = 1) -> bytes:
     t = np.arange(int(seconds * rate)) / rate
     x = 0.3 * np.sin(2 * np.pi * 440 * t, dtype=np.float64).astype(np.float32)
     return audio.to_wav_bytes(np.tile(x, (channels, 1)), rate)
+
+
+def encoded(x: np.ndarray, rate: int = 16000, **format) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, rate, **format)
+    return buf.getvalue()
+
+
+NAN_WAV = encoded(np.where(np.arange(16000) == 100, np.nan, 0.1), format="WAV", subtype="FLOAT")
+INF_WAV = encoded(np.where(np.arange(16000) == 100, np.inf, 0.1), format="WAV", subtype="DOUBLE")
+FLAC = encoded(0.1 * np.random.default_rng(0).standard_normal(32000), format="FLAC")
 
 
 @pytest.fixture
@@ -79,6 +92,10 @@ REFUSALS = [
     (tone(1.0, channels=3), {}, {}, 422, "3 channels"),
     (tone(1.0, rate=8000), {"mode": "simulate"}, {}, 422, "choose enhance mode"),
     (tone(2.0, rate=800), {"mode": "enhance"}, {}, 422, "too low"),
+    # Headers that promise good audio: only decoding the samples finds the fault.
+    (NAN_WAV, {}, {}, 422, "NaN"),
+    (INF_WAV, {}, {}, 422, "infinite"),
+    (FLAC[: len(FLAC) // 2], {}, {}, 415, "truncated"),
 ]
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import kombu.exceptions
+import numpy as np
 import redis
+import soundfile as sf
 
 from model import audio, registry
 from worker.celery_app import UPSAMPLE_TASK, celery_for
@@ -15,6 +18,8 @@ from worker.jobstore import JobStore
 MODES = ("simulate", "enhance")
 MAX_CHANNELS = 2
 MIN_SECONDS = 0.25
+# Frames decoded at a time when checking an upload: memory stays small whatever its length.
+CHECK_BLOCK_FRAMES = 1 << 16
 UNREACHABLE = "the job queue is not reachable right now; try again shortly"
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,7 @@ def submit(
     except audio.AudioError as err:
         raise JobRejected(str(err), 415) from None
     check_audio(frames, rate, channels, mode, entry, settings)
+    check_samples(audio_bytes)
 
     params = {"mode": mode, "scale": scale, "model": entry["name"], "filename": filename}
     try:
@@ -132,6 +138,25 @@ def check_audio(
         )
     if rate < 1000:
         raise JobRejected(f"a sample rate of {rate} Hz is too low to be speech", 422)
+
+
+def check_samples(audio_bytes: bytes) -> None:
+    """Decode the whole upload in blocks and refuse it if it breaks off or holds NaN or infinity.
+
+    The header alone passes a FLAC cut short or a float WAV of NaNs; without this check such a file
+    would be accepted with a 202 and only fail later, on a worker.
+    """
+    try:
+        with sf.SoundFile(io.BytesIO(audio_bytes)) as f:
+            for block in f.blocks(blocksize=CHECK_BLOCK_FRAMES, dtype="float32"):
+                if not np.isfinite(block).all():
+                    raise JobRejected("the audio contains NaN or infinite samples", 422)
+    except JobRejected:
+        raise
+    except Exception:
+        raise JobRejected(
+            "the audio could not be decoded: it may be truncated or not audio at all", 415
+        ) from None
 
 
 def _clock(seconds: float) -> str:
