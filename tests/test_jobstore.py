@@ -18,7 +18,9 @@ PARAMS = {"mode": "simulate", "scale": 4, "model": "spline", "filename": "a.wav"
 
 @pytest.fixture
 def client(redis_url):
-    client = redis.Redis.from_url(redis_url, db=STORE_DB)
+    # The URL's own database wins over a `db=` keyword in from_url: replace it in the URL.
+    client = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + f"/{STORE_DB}")
+    assert client.connection_pool.connection_kwargs["db"] == STORE_DB
     client.flushdb()
     yield client
     client.close()
