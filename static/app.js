@@ -249,12 +249,14 @@ async function poll(job, url, started) {
   try {
     const response = await fetch(url, { cache: "no-store" });
     status = await readJson(response);
+    // Redis or a proxy briefly away (503, 502, 504): the job is still there, so keep polling.
+    if ([502, 503, 504].includes(response.status)) throw new Error(`server answered ${response.status}`);
     if (!response.ok) {
       finish(`The job was lost: ${status.error || `the server answered ${response.status}`}`);
       return;
     }
   } catch {
-    // A dropped poll is not a failed job: try again shortly.
+    // A dropped or refused poll is not a failed job: try again shortly.
     setTimeout(() => poll(job, url, started), 2000);
     return;
   }

@@ -213,6 +213,27 @@ def test_a_failed_job_is_explained(page, speech_clip):
     assert button(page, "Predict").is_enabled()
 
 
+def test_polling_rides_out_a_503(page, speech_clip):
+    answers = []
+
+    def away_then_failed(route):
+        answers.append(route.request.url)
+        if len(answers) == 1:
+            route.fulfill(status=503, json={"error": "the job store is not reachable right now"})
+        else:
+            route.fulfill(json={"id": "x" * 22, "state": "failed", "error": "late", "files": {}})
+
+    page.route("**/api/jobs/*", away_then_failed)
+    page.locator("#upload").set_input_files(speech_clip)
+    page.locator("#model").select_option("spline")
+    button(page, "Predict").click()
+    alert = page.locator("#job-message")
+    alert.wait_for(state="visible")
+    # Not "The job was lost": the 503 was polled through and the job's own outcome is shown.
+    assert alert.inner_text() == "The job failed: late"
+    assert len(answers) >= 2
+
+
 def test_recording_stops_at_the_limit(browser, live_server):
     context = browser.new_context(base_url=live_server)
     page = context.new_page()

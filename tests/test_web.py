@@ -341,6 +341,19 @@ def test_submit_is_503_when_redis_is_down(speech):
     assert response.is_json
 
 
+def test_polling_while_redis_is_down_is_503_not_500():
+    app = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    client = app.test_client()
+    for path in (
+        "/api/jobs/aaaaaaaaaaaaaaaaaaaaaa",
+        "/api/jobs/aaaaaaaaaaaaaaaaaaaaaa/files/input",
+    ):
+        response = client.get(path)
+        assert response.status_code == 503
+        assert "try again" in response.get_json()["error"]
+        assert response.headers["Retry-After"]
+
+
 # ---------------------------------------------------------------- with a real worker
 
 

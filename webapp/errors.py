@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import redis
 from flask import Flask, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 JSON_PREFIXES = ("/api/", "/healthz")
 
@@ -25,6 +26,17 @@ def register(app: Flask) -> None:
         for header in ("Allow", "Retry-After"):
             if header in error.get_response().headers:
                 response.headers[header] = error.get_response().headers[header]
+        return response
+
+    @app.errorhandler(redis.RedisError)
+    def store_unreachable(error: redis.RedisError):
+        # A job is not lost while Redis is away: say so, so clients poll again instead of giving up.
+        app.logger.warning("Redis error on %s %s: %s", request.method, request.path, error)
+        if not wants_json():
+            return ServiceUnavailable()
+        response = jsonify(error="the job store is not reachable right now; try again shortly")
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(Exception)
