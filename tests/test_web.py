@@ -18,6 +18,7 @@ import soundfile as sf
 from model import audio
 from webapp import create_app
 from webapp.api import JOB_ID
+from webapp.config import load_config
 from worker.jobstore import FILE_NAMES
 
 # API tests that need no worker use their own Redis database, so the jobs they queue are never
@@ -316,6 +317,13 @@ def test_limits_come_from_the_environment(monkeypatch):
     assert app.config["REDIS_URL"] == "redis://127.0.0.1:1/3"
     monkeypatch.setenv("MAX_CONTENT_LENGTH", "5000")
     assert create_app().config["MAX_CONTENT_LENGTH"] == 5000
+
+
+def test_load_config_reads_only_the_environment_it_is_given(monkeypatch):
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "1000000")
+    config = load_config({"REDIS_URL": "redis://example:6379/2", "MAX_UPLOAD_BYTES": "2000"})
+    assert config["REDIS_URL"] == "redis://example:6379/2"
+    assert config["WORKER_SETTINGS"].max_bytes == 2000
 
 
 def test_healthz_reports_redis_and_no_worker(client):

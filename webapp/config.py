@@ -16,7 +16,7 @@ DEFAULT_MAX_RECORD_S = 30.0
 
 def load_config(environ: Mapping[str, str] = os.environ) -> dict:
     """Flask config keys read from `environ`; SECRET_KEY stays None when unset (checked later)."""
-    settings = Settings.from_env()
+    settings = Settings.from_env(environ)
     max_content = environ.get("MAX_CONTENT_LENGTH")
     max_record = environ.get("MAX_RECORD_S")
     return {
