@@ -3,10 +3,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_GET := $(shell command -v apt-get 2>/dev/null)
+# apt-get needs root; use sudo when we are not root and it exists.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo 2>/dev/null)
 
 .PHONY: install system-deps run test lint bench train data
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | system-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	# torch first and exactly 2.13.0: the local CPU build, not gigabytes of CUDA wheels.
 	$(VENV)/bin/pip install -q torch==2.13.0
@@ -15,14 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# redis-server backs the queue and the integration tests; chromium drives the browser tests.
+# python3-venv makes .venv on stock Debian; redis-server backs the queue and the integration
+# tests; chromium drives the browser tests.
 system-deps:
 	@missing=""; \
+	python3 -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		if [ -z "$(APT_GET)" ]; then echo "please install:$$missing"; exit 1; fi; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
 lint: $(STAMP)
