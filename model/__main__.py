@@ -1,4 +1,4 @@
-"""`python -m model {upsample,prepare,train,evaluate,bench}`: the command line of the model package."""
+"""`python -m model {upsample,prepare,train,evaluate,ship,bench}`: the command line of the model package."""
 
 from __future__ import annotations
 
@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="write f.hr/lr/sr.wav and results.json here"
     )
     p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("ship", help="copy a run's best checkpoint into model/checkpoints/")
+    p.add_argument("run", type=Path, help="a training run folder (holding best.safetensors)")
+    p.add_argument("name", help="file name stem under model/checkpoints/")
+    p.add_argument("--default", action="store_true", help="the default for its rate and scale")
 
     p = sub.add_parser("bench", help="x real time of the shipped models (JSON)")
     p.add_argument("--device", default="auto")
@@ -111,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 filter=args.filter,
                 device=args.device,
             )
+        elif args.command == "ship":
+            print(json.dumps(cli.ship(args.run, args.name, default=args.default)))
         elif args.command == "bench":
             print(
                 json.dumps(

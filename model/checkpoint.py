@@ -40,6 +40,7 @@ def save(
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     save_file(state, tmp, metadata=meta)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a shipped checkpoint is for everyone
     os.replace(tmp, path)
 
 

@@ -134,6 +134,42 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def ship(run: Path, name: str, *, default: bool = False) -> dict:
+    """Copy run/best.safetensors to model/checkpoints/<name>.safetensors, marking the default.
+
+    Only one shipped model per (input rate, scale) stays the default.
+    """
+    from model import checkpoint
+
+    net, meta = checkpoint.load(Path(run) / "best.safetensors")
+    training = {**meta["training"], "default": default, "run": Path(run).name}
+    if default:
+        for entry in registry.available_models():
+            same_pair = (entry["input_rate"], entry["scale"]) == (meta["input_rate"], meta["scale"])
+            if entry["path"] and entry["default"] and same_pair and entry["name"] != name:
+                other, other_meta = checkpoint.load(entry["path"])
+                checkpoint.save(
+                    entry["path"],
+                    other,
+                    init_args=other_meta["args"],
+                    input_rate=other_meta["input_rate"],
+                    scale=other_meta["scale"],
+                    training={**other_meta["training"], "default": False},
+                    half=True,
+                )
+    dest = registry.CHECKPOINT_DIR / f"{name}.safetensors"
+    checkpoint.save(
+        dest,
+        net,
+        init_args=meta["args"],
+        input_rate=meta["input_rate"],
+        scale=meta["scale"],
+        training=training,
+        half=True,
+    )
+    return {"path": str(dest), "bytes": dest.stat().st_size, "default": default}
+
+
 def bench(device: str = "auto", seconds: float = 300, scale: int | None = None) -> dict:
     """x real time of each shipped model on `seconds` of synthetic speech-like low-res audio.
 
