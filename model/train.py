@@ -191,7 +191,7 @@ def train(
         # Cosine decay to a tenth over the planned epochs: big steps early, fine ones at the end.
         progress = epoch / max(1, epochs - 1)
         for group in opt.param_groups:
-            group["lr"] = lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
+            group["lr"] = float(lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress))))
         for step in range(steps_per_epoch):
             x, y = make_batch(train_hr, scale, rng, batch_size, augment=True)
             x, y = x.to(dev), y.to(dev)
