@@ -12,6 +12,22 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from model.nets import ARCHITECTURES
+from model.registry import read_header
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call write(temporary path) beside `path`, then rename: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is for every user
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def save(
@@ -35,21 +51,12 @@ def save(
         "scale": str(scale),
         "training": json.dumps(training or {}),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    save_file(state, tmp, metadata=meta)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a shipped checkpoint is for everyone
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
 
 
 def read_metadata(path: str | Path) -> dict:
-    """The metadata of a checkpoint without torch: safetensors starts with a JSON header."""
-    with open(path, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(size))
-    meta = header.get("__metadata__", {})
+    """The metadata of a checkpoint, decoded, read from the header without loading weights."""
+    meta = read_header(path)
     return {
         "class": meta.get("class"),
         "args": json.loads(meta.get("args", "{}")),

@@ -10,7 +10,8 @@ OUTPUT_RATE = 16000
 SPLINE_SCALES = (2, 4)
 
 
-def _header(path: Path) -> dict:
+def read_header(path: str | Path) -> dict:
+    """The string metadata of a safetensors file: its first 8 bytes give the JSON header's length."""
     with open(path, "rb") as f:
         size = int.from_bytes(f.read(8), "little")
         return json.loads(f.read(size)).get("__metadata__", {})
@@ -24,7 +25,7 @@ def available_models() -> list[dict]:
     """
     models = []
     for path in sorted(CHECKPOINT_DIR.glob("*.safetensors")):
-        meta = _header(path)
+        meta = read_header(path)
         rate, scale = int(meta["input_rate"]), int(meta["scale"])
         training = json.loads(meta.get("training", "{}"))
         models.append(

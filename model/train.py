@@ -4,10 +4,9 @@ epoch against spline, best checkpoint kept, automatic resume, CSV log and curves
 from __future__ import annotations
 
 import csv
+import functools
 import json
-import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 
 from model import audio, checkpoint, metrics
 from model.data import RATE
+from model.inference import pick_device
 from model.nets import DNN, AudioTFiLMNet, AudioUNet, parameter_count
 
 # The shipped size: fast enough for >= 30x real time on a 2-core CPU (see `python -m model bench`).
@@ -105,13 +105,6 @@ def validate(net, val_hr: np.ndarray, val_lr: np.ndarray, scale: int, device, li
     }
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def plot_curves(log_path: Path, out_png: Path) -> None:
     import matplotlib
 
@@ -154,11 +147,7 @@ def train(
     seed: int = 0,
 ) -> dict:
     """Train `model` on data/ (from `prepare`), resuming from out/state.pt when it exists."""
-    dev = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else ("cpu" if device == "auto" else device)
-    )
+    dev = pick_device(device)
     out.mkdir(parents=True, exist_ok=True)
     train_hr = np.load(data / "train_hr.npy", mmap_mode="r")
     val_hr = np.load(data / "val_hr.npy", mmap_mode="r")
@@ -254,16 +243,14 @@ def train(
                 },
                 half=True,
             )
-        _atomic_torch_save(
-            {
-                "net": net.state_dict(),
-                "opt": opt.state_dict(),
-                "epoch": epoch + 1,
-                "best": float(best),
-                "wall_s": wall,
-            },
-            state_path,
-        )
+        resume = {
+            "net": net.state_dict(),
+            "opt": opt.state_dict(),
+            "epoch": epoch + 1,
+            "best": float(best),
+            "wall_s": wall,
+        }
+        checkpoint.atomic_write(state_path, functools.partial(torch.save, resume))
         plot_curves(log_path, out / "curves.png")
         if max_minutes and (time.time() - begun) > max_minutes * 60:
             print(f"stopping after {max_minutes} minutes", flush=True)
