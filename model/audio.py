@@ -16,6 +16,13 @@ class AudioError(ValueError):
     """Input a person gave us that is not usable audio; the message is meant for them."""
 
 
+class NonFiniteAudio(AudioError):
+    """The audio decodes but holds NaN or infinite samples."""
+
+
+NON_FINITE = "the audio contains NaN or infinite samples"
+
+
 def _source(src: str | Path | bytes) -> str | io.BytesIO:
     if isinstance(src, bytes | bytearray | memoryview):
         if len(src) == 0:
@@ -48,8 +55,22 @@ def load(src: str | Path | bytes) -> tuple[np.ndarray, int]:
     if data.shape[0] == 0:
         raise AudioError("the file holds no audio samples")
     if not np.all(np.isfinite(data)):
-        raise AudioError("the audio contains NaN or infinite samples")
+        raise NonFiniteAudio(NON_FINITE)
     return np.ascontiguousarray(data.T), int(rate)
+
+
+def verify(src: str | Path | bytes, block: int = 65536) -> None:
+    """Decode the whole input in blocks, without holding it, and raise AudioError if it breaks
+    off or NonFiniteAudio if it holds NaN or infinity (the header alone passes both)."""
+    try:
+        with sf.SoundFile(_source(src)) as f:
+            for frames in f.blocks(blocksize=block, dtype="float32"):
+                if not np.isfinite(frames).all():
+                    raise NonFiniteAudio(NON_FINITE)
+    except AudioError:
+        raise
+    except Exception as err:
+        raise AudioError(_decode_message(err)) from None
 
 
 def _decode_message(err: Exception) -> str:

@@ -113,3 +113,14 @@ def test_spline_and_sinc_interpolate_a_slow_tone():
 def test_resample_changes_length():
     y = audio.resample(_tone(44100), 44100, 16000)
     assert abs(len(y) - 8000) <= 1
+
+
+def test_verify_streams_the_whole_body():
+    audio.verify(_encoded(_tone(16000, seconds=2.0), 16000, "FLAC"), block=4096)
+    cut = _encoded(np.random.default_rng(0).uniform(-0.5, 0.5, 64000), 16000, "FLAC")
+    with pytest.raises(audio.AudioError):
+        audio.verify(cut[: len(cut) // 2], block=4096)
+    x = _tone(16000, seconds=2.0)
+    x[-10] = np.inf  # past the first block: only decoding to the end finds it
+    with pytest.raises(audio.NonFiniteAudio):
+        audio.verify(_encoded(x, 16000, "WAV", "FLOAT"), block=4096)
