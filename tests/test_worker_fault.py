@@ -58,6 +58,24 @@ def long_speech(speech_wav) -> bytes:
     return audio.to_wav_bytes(x[: LONG_AUDIO_S * rate], rate)
 
 
+def submit_and_wait_until_running(store: JobStore, data: bytes, settings: Settings) -> str:
+    """Submit a simulate job as the web does and return its id once a worker has started it."""
+    job_id = submit(
+        store,
+        data,
+        filename="long.wav",
+        mode="simulate",
+        scale=4,
+        model="spline",
+        settings=settings,
+    )
+    deadline = time.monotonic() + 60
+    while store.status(job_id)["state"] != "running":
+        assert time.monotonic() < deadline, "no worker started the job"
+        time.sleep(0.01)
+    return job_id
+
+
 def test_a_job_whose_worker_is_killed_finishes_on_another(redis_url, long_speech, tmp_path):
     url, client = database(redis_url, FAULT_DB)
     settings = Settings(redis_url=url, checkpoint="spline", visibility_timeout_s=VISIBILITY_S)
@@ -71,19 +89,7 @@ def test_a_job_whose_worker_is_killed_finishes_on_another(redis_url, long_speech
 
     first = WorkerProcess(url, tmp_path / "first.log", name="first", env=env).start()
     try:
-        job_id = submit(
-            store,
-            data,
-            filename="long.wav",
-            mode="simulate",
-            scale=4,
-            model="spline",
-            settings=settings,
-        )
-        deadline = time.monotonic() + 60
-        while store.status(job_id)["state"] != "running":
-            assert time.monotonic() < deadline, "the first worker never started the job"
-            time.sleep(0.01)
+        job_id = submit_and_wait_until_running(store, data, settings)
         first.kill()
     finally:
         if first.process.poll() is None:
@@ -147,19 +153,7 @@ def test_a_pool_child_killed_mid_job_is_replaced_and_the_job_rerun(
     env = {"WORKER_CHECKPOINT": "spline", "OMP_NUM_THREADS": "1"}
     worker = WorkerProcess(url, tmp_path / "child.log", name="child", env=env).start()
     try:
-        job_id = submit(
-            store,
-            long_speech,
-            filename="long.wav",
-            mode="simulate",
-            scale=4,
-            model="spline",
-            settings=settings,
-        )
-        deadline = time.monotonic() + 60
-        while store.status(job_id)["state"] != "running":
-            assert time.monotonic() < deadline, "the worker never started the job"
-            time.sleep(0.01)
+        job_id = submit_and_wait_until_running(store, long_speech, settings)
         # As the kernel's OOM killer would: only the pool child dies, its parent lives on.
         (child,) = children(worker.process.pid)
         os.kill(child, signal.SIGKILL)
