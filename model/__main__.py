@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--stft-weight", type=float, default=0.1)
+    p.add_argument("--loss", default="mse", choices=["mse", "snr"], help="waveform loss")
+    p.add_argument("--init", default=None, help="fine-tune from this checkpoint (path or name)")
+    p.add_argument(
+        "--select", default="merit", choices=["merit", "snr"], help="how the kept epoch is chosen"
+    )
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, required=True)
@@ -104,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                 lr=args.lr,
                 steps_per_epoch=args.steps_per_epoch,
                 stft_weight=args.stft_weight,
+                loss=args.loss,
+                init=args.init,
+                select=args.select,
                 max_minutes=args.max_minutes,
                 device=args.device,
             )

@@ -3,10 +3,12 @@
 import csv
 
 import numpy as np
+import pytest
+import torch
 
-from model import audio, checkpoint
+from model import audio, checkpoint, metrics
 from model.data import prepare
-from model.train import train
+from model.train import snr_loss, train
 
 
 def _voice(rate: int, seconds: float, f0: float, seed: int) -> np.ndarray:
@@ -51,3 +53,35 @@ def test_prepare_and_train_tiny(tmp_path):
     )
     assert len(again["step_losses"]) == 5
     assert len(list(csv.DictReader(open(run / "log.csv")))) == 2
+
+    # Fine-tuning with the per-patch SNR loss starts from that checkpoint and records where from.
+    tuned = train(
+        data,
+        tmp_path / "tuned",
+        model="tiny",
+        scale=4,
+        epochs=1,
+        batch_size=8,
+        lr=1e-3,
+        steps_per_epoch=5,
+        loss="snr",
+        stft_weight=0.0,
+        init=run / "best.safetensors",
+        select="snr",
+    )
+    assert all(loss < 0 for loss in tuned["step_losses"])  # negative SNR in dB
+    _, tuned_meta = checkpoint.load(tmp_path / "tuned" / "best.safetensors")
+    assert tuned_meta["training"]["init"] == str(run / "best.safetensors")
+    with pytest.raises(ValueError, match="not preset"):
+        train(data, tmp_path / "wrong", model="audiounet", init=run / "best.safetensors")
+
+
+def test_snr_loss_is_the_mean_per_patch_snr():
+    rng = np.random.default_rng(0)
+    target = rng.standard_normal((4, 1, 512)).astype(np.float32)
+    # Patches of very different levels and errors: a pooled loss would be ruled by the loudest.
+    target *= np.array([1.0, 0.01, 0.3, 3.0], dtype=np.float32)[:, None, None]
+    estimate = target + rng.standard_normal(target.shape).astype(np.float32) * 0.05
+    expected = -np.mean([metrics.snr(t[0], e[0]) for t, e in zip(target, estimate, strict=True)])
+    got = float(snr_loss(torch.from_numpy(estimate), torch.from_numpy(target)))
+    assert abs(got - expected) < 1e-3
