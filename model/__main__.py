@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--stft-weight", type=float, default=0.1)
-    p.add_argument("--loss", default="mse", choices=["mse", "snr"], help="waveform loss")
+    p.add_argument("--loss", default="mse", choices=["mse", "snr"], help="waveform loss term")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (path or name)")
     p.add_argument(
         "--select", default="merit", choices=["merit", "snr"], help="how the kept epoch is chosen"

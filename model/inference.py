@@ -80,11 +80,7 @@ class Upsampler:
             return cls(
                 Spline(), name="spline", input_rate=rate, scale=scale, device=device, **chunking
             )
-        path = Path(checkpoint_path) if checkpoint_path else None
-        if path is None or not path.exists():
-            path = Path(
-                registry.find(checkpoint_path and str(checkpoint_path), input_rate, scale)["path"]
-            )
+        path = registry.checkpoint_path(checkpoint_path, input_rate, scale)
         net, meta = checkpoint.load(path)
         if meta["scale"] != scale:
             raise LookupError(f"{path.name} upsamples by {meta['scale']}, not by {scale}")

@@ -73,3 +73,11 @@ def find(name: str | None, input_rate: int | None, scale: int) -> dict:
             "'spline' works at any rate"
         )
     return candidates[0]
+
+
+def checkpoint_path(name_or_path: str | Path | None, input_rate: int | None, scale: int) -> Path:
+    """A checkpoint file from a path, a shipped name, or (None) the default for the rate and scale."""
+    path = Path(name_or_path) if name_or_path else None
+    if path is None or not path.exists():
+        path = Path(find(name_or_path and str(name_or_path), input_rate, scale)["path"])
+    return path

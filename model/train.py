@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model import audio, checkpoint, metrics
+from model import audio, checkpoint, metrics, registry
 from model.data import RATE
 from model.inference import pick_device
 from model.nets import DNN, AudioTFiLMNet, AudioUNet, parameter_count
@@ -64,15 +64,20 @@ def snr_loss(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (10 * torch.log10((err + 1e-7) / (power + 1e-7))).mean()
 
 
-LOSSES = {"mse": "normalized MSE", "snr": "negative per-patch SNR (dB)"}
-
-
 def normalized_mse(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared error over target power, pooled over the batch: the quantity SNR measures.
 
     Pooled rather than per example, so a near-silent patch cannot dominate the gradient.
     """
     return (y - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-6)
+
+
+# --loss: the waveform term of the objective, and how the checkpoint header names it.
+LOSSES = {
+    "mse": (normalized_mse, "normalized MSE"),
+    "snr": (snr_loss, "negative per-patch SNR (dB)"),
+}
+SELECTIONS = ("merit", "snr")
 
 
 def make_batch(hr: np.ndarray, scale: int, rng: np.random.Generator, batch: int, augment: bool):
@@ -95,6 +100,16 @@ def make_batch(hr: np.ndarray, scale: int, rng: np.random.Generator, batch: int,
     return torch.from_numpy(inputs[:, None]), torch.from_numpy(x[:, None])
 
 
+def predict(net, interpolated: np.ndarray, device="cpu", batch: int = 32) -> np.ndarray:
+    """The net's output for interpolated patches [N x T], in batches: float32 [N x T]."""
+    outs = []
+    with torch.inference_mode():
+        for s in range(0, len(interpolated), batch):
+            xb = torch.from_numpy(np.asarray(interpolated[s : s + batch, None], np.float32))
+            outs.append(net(xb.to(device)).cpu().numpy()[:, 0])
+    return np.concatenate(outs)
+
+
 def validate(net, val_hr: np.ndarray, val_lr: np.ndarray, scale: int, device, limit: int = 400):
     """Mean SNR / LSD / LSD-HF over validation patches for the net and for spline."""
     n = min(limit, len(val_hr))
@@ -102,13 +117,8 @@ def validate(net, val_hr: np.ndarray, val_lr: np.ndarray, scale: int, device, li
     hr = val_hr[idx].astype(np.float32)
     interpolated = audio.spline(val_lr[idx].astype(np.float32), scale)
     net.eval()
-    outs = []
-    with torch.inference_mode():
-        for s in range(0, n, 32):
-            xb = torch.from_numpy(interpolated[s : s + 32, None]).to(device)
-            outs.append(net(xb).cpu().numpy()[:, 0])
+    out = predict(net, interpolated, device)
     net.train()
-    out = np.concatenate(outs)
     rows = {"model": [], "spline": []}
     for ref, est, base in zip(hr, out, interpolated, strict=True):
         if np.max(np.abs(ref)) < 1e-3:
@@ -147,15 +157,6 @@ def plot_curves(log_path: Path, out_png: Path) -> None:
     plt.close(fig)
 
 
-def _checkpoint_path(name: str | Path, scale: int) -> Path:
-    """A checkpoint file from a path or a shipped model's name."""
-    if Path(name).is_file():
-        return Path(name)
-    from model import registry
-
-    return Path(registry.find(str(name), None, scale)["path"])
-
-
 def _merit(val: dict, select: str) -> float:
     """One number to rank epochs by, higher is better.
 
@@ -169,7 +170,7 @@ def _merit(val: dict, select: str) -> float:
         return gain + 10 * (val["spline"]["lsd"] - val["model"]["lsd"])
     if select == "snr":
         return gain if val["model"]["lsd"] <= 0.72 * val["spline"]["lsd"] else gain - 100.0
-    raise ValueError(f"unknown selection {select!r}; choose 'merit' or 'snr'")
+    raise ValueError(f"unknown selection {select!r}; choose from {SELECTIONS}")
 
 
 def train(
@@ -191,6 +192,11 @@ def train(
     seed: int = 0,
 ) -> dict:
     """Train `model` on data/ (from `prepare`), resuming from out/state.pt when it exists."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
+    if select not in SELECTIONS:
+        raise ValueError(f"unknown selection {select!r}; choose from {SELECTIONS}")
+    fit, loss_name = LOSSES[loss]
     dev = pick_device(device)
     out.mkdir(parents=True, exist_ok=True)
     train_hr = np.load(data / "train_hr.npy", mmap_mode="r")
@@ -201,16 +207,13 @@ def train(
     net = cls(**args).to(dev)
     if init is not None and not (out / "state.pt").exists():
         # Fine-tuning: start from a trained checkpoint of the same preset (a path or shipped name).
-        source, meta = checkpoint.load(_checkpoint_path(init, scale), dev)
+        source, meta = checkpoint.load(registry.checkpoint_path(init, None, scale), dev)
         if meta["class"] != cls.__name__ or meta["args"] != args:
             raise ValueError(
                 f"--init {init}: {meta['class']}{meta['args']} is not preset {model!r}"
             )
         net.load_state_dict(source.state_dict())
         print(f"initialised from {init}", flush=True)
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
-    fit = snr_loss if loss == "snr" else normalized_mse
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps_per_epoch = steps_per_epoch or max(1, len(train_hr) // batch_size)
     state_path, log_path = out / "state.pt", out / "log.csv"
@@ -288,7 +291,7 @@ def train(
                     "steps": row["steps"],
                     "batch_size": batch_size,
                     "lr": lr,
-                    "loss": f"{LOSSES[loss]} + {stft_weight} x multi-resolution STFT",
+                    "loss": f"{loss_name} + {stft_weight} x multi-resolution STFT",
                     "init": str(init) if init else None,
                     "select": select,
                     "val": val,

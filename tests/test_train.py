@@ -55,6 +55,7 @@ def test_prepare_and_train_tiny(tmp_path):
     assert len(list(csv.DictReader(open(run / "log.csv")))) == 2
 
     # Fine-tuning with the per-patch SNR loss starts from that checkpoint and records where from.
+    # At learning rate 0 the kept weights must be exactly the ones it started from.
     tuned = train(
         data,
         tmp_path / "tuned",
@@ -62,16 +63,19 @@ def test_prepare_and_train_tiny(tmp_path):
         scale=4,
         epochs=1,
         batch_size=8,
-        lr=1e-3,
-        steps_per_epoch=5,
+        lr=0.0,
+        steps_per_epoch=3,
         loss="snr",
         stft_weight=0.0,
         init=run / "best.safetensors",
         select="snr",
     )
     assert all(loss < 0 for loss in tuned["step_losses"])  # negative SNR in dB
-    _, tuned_meta = checkpoint.load(tmp_path / "tuned" / "best.safetensors")
+    tuned_net, tuned_meta = checkpoint.load(tmp_path / "tuned" / "best.safetensors")
     assert tuned_meta["training"]["init"] == str(run / "best.safetensors")
+    source, _ = checkpoint.load(run / "best.safetensors")
+    for name, weight in source.state_dict().items():
+        assert torch.equal(weight, tuned_net.state_dict()[name]), name
     with pytest.raises(ValueError, match="not preset"):
         train(data, tmp_path / "wrong", model="audiounet", init=run / "best.safetensors")
 
