@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--select", default="merit", choices=["merit", "snr"], help="how the kept epoch is chosen"
     )
     p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument(
+        "--speed", type=float, default=0.0, help="fraction of patches speed-perturbed by +-10%%"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, required=True)
 
@@ -113,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 init=args.init,
                 select=args.select,
                 max_minutes=args.max_minutes,
+                speed=args.speed,
                 device=args.device,
             )
         elif args.command == "evaluate":

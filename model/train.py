@@ -80,10 +80,51 @@ LOSSES = {
 SELECTIONS = ("merit", "snr")
 
 
-def make_batch(hr: np.ndarray, scale: int, rng: np.random.Generator, batch: int, augment: bool):
-    """(spline-interpolated low-res, high-res), both Tensor[B x 1 x T]."""
-    idx = rng.integers(0, len(hr), batch)
-    x = hr[np.sort(idx)].astype(np.float32)
+# Speed perturbation (Ko et al. 2015) resamples by 20/k: k in 18..22 moves pitch and formants by
+# up to +-10 %, so a voice in the training set also stands in for nearby, unheard voices.
+SPEED_DENOMINATORS = (18, 19, 21, 22)
+
+
+def speed_perturb(window: np.ndarray, k: int, length: int) -> np.ndarray:
+    """`window` resampled by 20/k and played at the same rate: its first `length` samples.
+
+    k > 20 shortens the stream (faster, higher voice), k < 20 stretches it. `window` must hold at
+    least length * k / 20 samples.
+    """
+    from scipy import signal  # heavy import; only training pays for it
+
+    need = -(-length * k // 20) + 64  # a margin so the polyphase filter's tail is not cut
+    y = signal.resample_poly(window[:need].astype(np.float64), 20, k)
+    return y[:length].astype(np.float32)
+
+
+def make_batch(
+    hr: np.ndarray,
+    scale: int,
+    rng: np.random.Generator,
+    batch: int,
+    augment: bool,
+    speed: float = 0.0,
+    stride: int | None = None,
+):
+    """(spline-interpolated low-res, high-res), both Tensor[B x 1 x T].
+
+    `speed` is the fraction of patches that get speed perturbation. Patches are cut every `stride`
+    samples, so patch i followed by the tail of patch i + 1 is the longer stretch of stream that a
+    faster replay needs (at the end of a voice it joins the next one: rare, and still speech).
+    """
+    idx = np.sort(rng.integers(0, len(hr), batch))
+    x = hr[idx].astype(np.float32)
+    if speed > 0:
+        length = x.shape[1]
+        overlap = length - (stride or length // 2)
+        for row, i in enumerate(idx):
+            if rng.random() >= speed or i + 1 == len(hr):  # the last patch has no stream after it
+                continue
+            nxt = hr[i + 1][overlap:]
+            x[row] = speed_perturb(
+                np.concatenate([x[row], nxt]), int(rng.choice(SPEED_DENOMINATORS)), length
+            )
     if augment:
         # Levels differ wildly between corpora and microphones; the model should not care.
         peak = np.abs(x).max(axis=1, keepdims=True) + 1e-6
@@ -188,6 +229,7 @@ def train(
     init: str | Path | None = None,
     select: str = "merit",
     max_minutes: float | None = None,
+    speed: float = 0.0,
     device: str = "auto",
     seed: int = 0,
 ) -> dict:
@@ -202,6 +244,8 @@ def train(
     train_hr = np.load(data / "train_hr.npy", mmap_mode="r")
     val_hr = np.load(data / "val_hr.npy", mmap_mode="r")
     val_lr = np.load(data / f"val_lr_x{scale}.npy", mmap_mode="r")
+    manifest = data / "manifest.json"
+    stride = json.loads(manifest.read_text()).get("stride") if manifest.exists() else None
     cls, args = PRESETS[model]
     torch.manual_seed(seed)
     net = cls(**args).to(dev)
@@ -241,7 +285,9 @@ def train(
         for group in opt.param_groups:
             group["lr"] = float(lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress))))
         for step in range(steps_per_epoch):
-            x, y = make_batch(train_hr, scale, rng, batch_size, augment=True)
+            x, y = make_batch(
+                train_hr, scale, rng, batch_size, augment=True, speed=speed, stride=stride
+            )
             x, y = x.to(dev), y.to(dev)
             pred = net(x)
             objective = fit(pred, y) + stft_weight * stft_loss(pred, y)
@@ -293,6 +339,7 @@ def train(
                     "lr": lr,
                     "loss": f"{loss_name} + {stft_weight} x multi-resolution STFT",
                     "init": str(init) if init else None,
+                    "speed_perturbed": speed,
                     "select": select,
                     "val": val,
                     "wall_s": row["wall_s"],

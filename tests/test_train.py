@@ -8,7 +8,7 @@ import torch
 
 from model import audio, checkpoint, metrics
 from model.data import prepare
-from model.train import snr_loss, train
+from model.train import make_batch, snr_loss, speed_perturb, train
 
 
 def _voice(rate: int, seconds: float, f0: float, seed: int) -> np.ndarray:
@@ -69,10 +69,12 @@ def test_prepare_and_train_tiny(tmp_path):
         stft_weight=0.0,
         init=run / "best.safetensors",
         select="snr",
+        speed=0.5,
     )
     assert all(loss < 0 for loss in tuned["step_losses"])  # negative SNR in dB
     tuned_net, tuned_meta = checkpoint.load(tmp_path / "tuned" / "best.safetensors")
     assert tuned_meta["training"]["init"] == str(run / "best.safetensors")
+    assert tuned_meta["training"]["speed_perturbed"] == 0.5
     source, _ = checkpoint.load(run / "best.safetensors")
     for name, weight in source.state_dict().items():
         assert torch.equal(weight, tuned_net.state_dict()[name]), name
@@ -89,3 +91,28 @@ def test_snr_loss_is_the_mean_per_patch_snr():
     expected = -np.mean([metrics.snr(t[0], e[0]) for t, e in zip(target, estimate, strict=True)])
     got = float(snr_loss(torch.from_numpy(estimate), torch.from_numpy(target)))
     assert abs(got - expected) < 1e-3
+
+
+@pytest.mark.parametrize("k", [18, 22])
+def test_speed_perturb_moves_pitch_by_20_over_k(k):
+    t = np.arange(16000) / 16000
+    tone = np.sin(2 * np.pi * 500 * t).astype(np.float32)
+    y = speed_perturb(tone, k, 8192)
+    assert len(y) == 8192
+    peak = np.fft.rfftfreq(8192, 1 / 16000)[np.argmax(np.abs(np.fft.rfft(y * np.hanning(8192))))]
+    assert abs(peak - 500 * k / 20) < 4  # two FFT bins
+
+
+def test_speed_perturbed_batch_is_cut_from_the_continuous_stream():
+    # Patches of one rising chirp every 512 samples: a faster replay must read on into patch i + 1
+    # (a wrapped or zero-padded tail would show up as a jump in the waveform).
+    t = np.arange(20000) / 16000
+    stream = np.sin(2 * np.pi * (200 * t + 300 * t**2)).astype(np.float32)
+    patches = np.stack([stream[s : s + 1024] for s in range(0, len(stream) - 1024, 512)])
+    rng = np.random.default_rng(1)
+    _, hr = make_batch(patches, 4, rng, 64, augment=False, speed=1.0, stride=512)
+    hr = hr[:, 0].numpy()
+    passed_through = [any(np.array_equal(row, p) for p in patches) for row in hr]
+    assert sum(passed_through) < 8  # only the last patch, which has no stream after it, is kept
+    # The chirp ends below 1 kHz; replayed 10 % faster it moves less than 0.45 per sample.
+    assert np.abs(np.diff(hr[:, 8:-8], axis=1)).max() < 0.45
