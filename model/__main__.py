@@ -1,4 +1,4 @@
-"""`python -m model {upsample,prepare,train,evaluate,ship,bench}`: the command line of the model package."""
+"""`python -m model {upsample,prepare,train,evaluate,average,ship,bench}`: the command line of the model package."""
 
 from __future__ import annotations
 
@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="write f.hr/lr/sr.wav and results.json here"
     )
     p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("average", help="average a run's epoch weights (SWA) into a new run folder")
+    p.add_argument("run", type=Path, help="a training run folder (holding epochs/NNN.safetensors)")
+    p.add_argument("--first", type=int, required=True, help="first epoch to average")
+    p.add_argument("--last", type=int, default=None, help="last epoch to average (default: all)")
+    p.add_argument("--data", type=Path, default=Path("data"), help="for validating the average")
+    p.add_argument("--out", type=Path, required=True)
 
     p = sub.add_parser("ship", help="copy a run's best checkpoint into model/checkpoints/")
     p.add_argument("run", type=Path, help="a training run folder (holding best.safetensors)")
@@ -128,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                 filter=args.filter,
                 device=args.device,
             )
+        elif args.command == "average":
+            from model.train import average
+
+            result = average(args.run, args.out, data=args.data, first=args.first, last=args.last)
+            print(json.dumps(result))
         elif args.command == "ship":
             print(json.dumps(cli.ship(args.run, args.name, default=args.default)))
         elif args.command == "bench":

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from model import audio, checkpoint, metrics
+from model.__main__ import main as model_main
 from model.data import prepare
-from model.train import make_batch, snr_loss, speed_perturb, train
+from model.train import average, make_batch, snr_loss, speed_perturb, train
 
 
 def _voice(rate: int, seconds: float, f0: float, seed: int) -> np.ndarray:
@@ -53,6 +54,27 @@ def test_prepare_and_train_tiny(tmp_path):
     )
     assert len(again["step_losses"]) == 5
     assert len(list(csv.DictReader(open(run / "log.csv")))) == 2
+
+    # Every epoch's weights are kept, and `average` writes their mean as a validated checkpoint.
+    kept = sorted(p.name for p in (run / "epochs").iterdir())
+    assert kept == ["001.safetensors", "002.safetensors"]
+    averaged = average(run, tmp_path / "avg", data=data, first=1)
+    assert averaged["epochs"] == [1, 2] and averaged["val"]["model"]["snr"] > -100
+    mean_net, mean_meta = checkpoint.load(tmp_path / "avg" / "best.safetensors")
+    assert mean_meta["training"]["averaged_epochs"] == [1, 2]
+    one, _ = checkpoint.load(run / "epochs" / "001.safetensors")
+    two, _ = checkpoint.load(run / "epochs" / "002.safetensors")
+    for name, weight in mean_net.state_dict().items():
+        expected = (one.state_dict()[name] + two.state_dict()[name]) / 2
+        assert torch.allclose(weight, expected, atol=2e-3, rtol=2e-3), name  # fp16 storage
+    assert not torch.equal(one.state_dict()[name], two.state_dict()[name])
+    with pytest.raises(ValueError, match="no epoch files"):
+        average(run, tmp_path / "none", data=data, first=5)
+    # The command line: the same through `python -m model average`, errors as a message and exit 2.
+    args = ["average", str(run), "--first", "2", "--data", str(data), "--out"]
+    assert model_main([*args, str(tmp_path / "avg2")]) == 0
+    assert (tmp_path / "avg2" / "best.safetensors").exists()
+    assert model_main([*args[:3], "9", *args[4:], str(tmp_path / "avg3")]) == 2
 
     # Fine-tuning with the per-patch SNR loss starts from that checkpoint and records where from.
     # At learning rate 0 the kept weights must be exactly the ones it started from.
