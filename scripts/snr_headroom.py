@@ -2,6 +2,7 @@
 (with --checkpoint) which bands a trained model actually wins.
 
 Usage: .venv/bin/python scripts/snr_headroom.py [--data data] [--scale 4] [--checkpoint NAME ...]
+       [--split val|train]
 
 Everything is the mean per-patch SNR over validation patches (what the model card's table
 averages per file), with the paper's order-8 Chebyshev low-pass making the input.
@@ -82,10 +83,16 @@ def main() -> None:
     parser.add_argument("--data", default="data")
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--checkpoint", nargs="*", default=[], help="models to attribute by band")
+    parser.add_argument(
+        "--split",
+        default="val",
+        choices=["val", "train"],
+        help="score 400 patches of this split (train: how much of the gain fails to generalise)",
+    )
     args = parser.parse_args()
     scale = args.scale
     train = _patches(f"{args.data}/train_hr.npy", 1500, np.random.default_rng(0))
-    val = _patches(f"{args.data}/val_hr.npy", 400, None)
+    val = _patches(f"{args.data}/{args.split}_hr.npy", 400, None)
 
     def interpolated(x):
         return audio.spline(audio.lowres(x, scale, "cheby8"), scale).astype(np.float64)
@@ -93,7 +100,7 @@ def main() -> None:
     spline_val = interpolated(val)
     base = _mean_snr(val, spline_val)
     nyquist = RATE / 2 / scale
-    print(f"{len(val)} validation patches, scale {scale}, cheby8 low-pass")
+    print(f"{len(val)} {args.split} patches, scale {scale}, cheby8 low-pass")
     print(
         f"spline: mean SNR per patch {base:.2f} dB (pooled {_pooled_snr(val, spline_val):.2f} dB);"
         " gains below are against the mean\n"
