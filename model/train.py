@@ -276,6 +276,9 @@ def train(
     )
     begun = time.time()
     step_losses: list[float] = []
+    save = functools.partial(
+        checkpoint.save, net=net, init_args=args, input_rate=RATE // scale, scale=scale, half=True
+    )
     for epoch in range(start_epoch, epochs):
         t0 = time.time()
         net.train()
@@ -338,14 +341,11 @@ def train(
             "hardware": f"{platform.processor() or platform.machine()} {dev}"
             f" x{torch.get_num_threads()} threads",
         }
-        save = functools.partial(
-            checkpoint.save, net=net, init_args=args, input_rate=RATE // scale, scale=scale
-        )
         # Every epoch's weights (fp16, ~2 MB for the U-Nets) for `average` to combine later.
-        save(out / "epochs" / f"{epoch + 1:03d}.safetensors", training=header, half=True)
+        save(out / "epochs" / f"{epoch + 1:03d}.safetensors", training=header)
         if merit > best:
             best = merit
-            save(out / "best.safetensors", training=header, half=True)
+            save(out / "best.safetensors", training=header)
         resume = {
             "net": net.state_dict(),
             "opt": opt.state_dict(),
@@ -369,7 +369,7 @@ def average(run: Path, out: Path, *, data: Path, first: int, last: int | None = 
     mean of the epochs it combines (model card, stage 4), and it costs nothing at inference.
     """
     files = sorted((Path(run) / "epochs").glob("*.safetensors"))
-    chosen = [f for f in files if first <= int(f.stem) <= (last or int(files[-1].stem))]
+    chosen = [f for f in files if first <= int(f.stem) <= (last or int(f.stem))]
     if not chosen:
         raise ValueError(f"{run}: no epoch files between {first} and {last or 'the end'}")
     net, meta = checkpoint.load(chosen[0])
@@ -390,8 +390,13 @@ def average(run: Path, out: Path, *, data: Path, first: int, last: int | None = 
         "cpu",
     )
     epochs = [int(f.stem) for f in chosen]
-    training = {**meta["training"], "averaged_epochs": epochs, "run": Path(run).name, "val": val}
-    training["epoch"] = epochs[-1]
+    # The last epoch's record (its steps, wall time), with the average's own validation.
+    training = {
+        **checkpoint.read_metadata(chosen[-1])["training"],
+        "averaged_epochs": epochs,
+        "run": Path(run).name,
+        "val": val,
+    }
     checkpoint.save(
         Path(out) / "best.safetensors",
         net,

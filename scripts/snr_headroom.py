@@ -113,7 +113,8 @@ def main() -> None:
     def interpolated(x):
         return audio.spline(audio.lowres(x, scale, "cheby8"), scale).astype(np.float64)
 
-    spline_val = interpolated(val)
+    lowres = audio.lowres(val, scale, "cheby8").astype(np.float64)
+    spline_val = audio.spline(lowres, scale).astype(np.float64)
     base = _mean_snr(val, spline_val)
     nyquist = RATE / 2 / scale
     print(f"{len(val)} {args.split} patches, scale {scale}, cheby8 low-pass")
@@ -124,10 +125,9 @@ def main() -> None:
 
     fir = _least_squares_fir(interpolated(train), train, taps=257)
     rows = {
-        "sinc interpolation": audio.sinc(audio.lowres(val, scale, "cheby8"), scale),
+        "sinc interpolation": audio.sinc(lowres, scale),
         "best linear filter on spline (257 taps, fitted on train)": _filtered(spline_val, fir),
     }
-    lowres = audio.lowres(val, scale, "cheby8").astype(np.float64)
     for cut in (0.85, 0.875, 0.9, 0.925):
         rows[f"spline of low-res with the filter inverted below {cut * nyquist:g} Hz"] = (
             audio.spline(_inverse_chebyshev(lowres, scale, cut * nyquist), scale)
