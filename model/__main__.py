@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--speed", type=float, default=0.0, help="fraction of patches speed-perturbed by +-10%%"
     )
+    p.add_argument(
+        "--decimation-inverse",
+        action="store_true",
+        help="give the U-Net scipy.decimate's low-pass divided out as a second input (gated)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, required=True)
 
@@ -124,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 select=args.select,
                 max_minutes=args.max_minutes,
                 speed=args.speed,
+                decimation_inverse=args.decimation_inverse,
                 device=args.device,
             )
         elif args.command == "evaluate":

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from model import audio, checkpoint, metrics, registry
 from model.data import RATE
 from model.inference import pick_device
-from model.nets import DNN, AudioTFiLMNet, AudioUNet, parameter_count
+from model.nets import DNN, AudioTFiLMNet, AudioUNet, load_widened, parameter_count
 
 # The shipped size: fast enough for >= 30x real time on a 2-core CPU (see `python -m model bench`).
 PRESETS: dict[str, tuple[type, dict]] = {
@@ -112,12 +112,25 @@ def make_batch(
     `speed` is the fraction of patches that get speed perturbation. Patches are cut every `stride`
     samples, so patch i followed by the tail of patch i + 1 is the longer stretch of stream that a
     faster replay needs (at the end of a voice it joins the next one: rare, and still speech).
+    With `stride`, each patch is also low-passed with `stride` samples of its neighbours on either
+    side, then cut back: a filter started at the patch edge rings there, which whole files do not.
     """
     idx = np.sort(rng.integers(0, len(hr), batch))
     x = hr[idx].astype(np.float32)
+    length = x.shape[1]
+    overlap = length - (stride or length // 2)
+    empty = np.zeros(0, np.float32)
+    context = [(empty, empty)] * batch
+    if stride:
+        lead = stride - stride % scale  # whole low-res samples, so decimation keeps its phase
+        context = [
+            (
+                hr[i - 1][stride - lead : stride].astype(np.float32) if i > 0 else empty,
+                hr[i + 1][overlap:].astype(np.float32) if i + 1 < len(hr) else empty,
+            )
+            for i in idx
+        ]
     if speed > 0:
-        length = x.shape[1]
-        overlap = length - (stride or length // 2)
         for row, i in enumerate(idx):
             if rng.random() >= speed or i + 1 == len(hr):  # the last patch has no stream after it
                 continue
@@ -125,19 +138,22 @@ def make_batch(
             x[row] = speed_perturb(
                 np.concatenate([x[row], nxt]), int(rng.choice(SPEED_DENOMINATORS)), length
             )
+            context[row] = (empty, empty)  # the replay is no longer the stream its neighbours hold
     if augment:
         # Levels differ wildly between corpora and microphones; the model should not care.
         peak = np.abs(x).max(axis=1, keepdims=True) + 1e-6
-        x = x / peak * rng.uniform(0.05, 0.95, (batch, 1)).astype(np.float32)
-        flip = rng.random((batch, 1)) < 0.5
-        x = np.where(flip, -x, x)
+        gain = rng.uniform(0.05, 0.95, (batch, 1)).astype(np.float32) / peak
+        gain = np.where(rng.random((batch, 1)) < 0.5, -gain, gain)
+        x = x * gain
+        context = [(a * g, b * g) for (a, b), g in zip(context, gain[:, 0], strict=True)]
     # Half the batch with the paper's filter, half with random filters, so the model meets the
     # benchmark's low-pass and real-world ones alike.
-    lows = [
-        audio.lowres(row, scale, "cheby8" if i % 2 == 0 else "random", rng)
-        for i, row in enumerate(x)
-    ]
-    inputs = audio.spline(np.stack(lows), scale)
+    inputs = np.empty_like(x)
+    for i, (row, (left, right)) in enumerate(zip(x, context, strict=True)):
+        low = audio.lowres(
+            np.concatenate([left, row, right]), scale, "cheby8" if i % 2 == 0 else "random", rng
+        )
+        inputs[i] = audio.spline(low, scale)[len(left) :][:length]
     return torch.from_numpy(inputs[:, None]), torch.from_numpy(x[:, None])
 
 
@@ -230,10 +246,15 @@ def train(
     select: str = "merit",
     max_minutes: float | None = None,
     speed: float = 0.0,
+    decimation_inverse: bool = False,
     device: str = "auto",
     seed: int = 0,
 ) -> dict:
-    """Train `model` on data/ (from `prepare`), resuming from out/state.pt when it exists."""
+    """Train `model` on data/ (from `prepare`), resuming from out/state.pt when it exists.
+
+    `decimation_inverse` gives a U-Net preset the second input of `nets.DecimationInverse`; with
+    `init` a checkpoint of the plain preset, the new weights start at zero (`nets.load_widened`).
+    """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
     if select not in SELECTIONS:
@@ -247,16 +268,22 @@ def train(
     manifest = data / "manifest.json"
     stride = json.loads(manifest.read_text()).get("stride") if manifest.exists() else None
     cls, args = PRESETS[model]
+    if decimation_inverse:
+        if not issubclass(cls, AudioUNet):
+            raise ValueError(f"--decimation-inverse needs a U-Net preset, not {model!r}")
+        args = {**args, "decimation_inverse": scale}
     torch.manual_seed(seed)
     net = cls(**args).to(dev)
     if init is not None and not (out / "state.pt").exists():
-        # Fine-tuning: start from a trained checkpoint of the same preset (a path or shipped name).
+        # Fine-tuning: start from a trained checkpoint of the same preset (a path or shipped name),
+        # or of the plain preset when this run adds the decimation-inverse input.
         source, meta = checkpoint.load(registry.checkpoint_path(init, None, scale), dev)
-        if meta["class"] != cls.__name__ or meta["args"] != args:
+        plain = {k: v for k, v in args.items() if k != "decimation_inverse"}
+        if meta["class"] != cls.__name__ or meta["args"] not in (args, plain):
             raise ValueError(
                 f"--init {init}: {meta['class']}{meta['args']} is not preset {model!r}"
             )
-        net.load_state_dict(source.state_dict())
+        load_widened(net, source.state_dict())
         print(f"initialised from {init}", flush=True)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps_per_epoch = steps_per_epoch or max(1, len(train_hr) // batch_size)
@@ -335,6 +362,7 @@ def train(
             "loss": f"{loss_name} + {stft_weight} x multi-resolution STFT",
             "init": str(init) if init else None,
             "speed_perturbed": speed,
+            "decimation_inverse": bool(decimation_inverse),
             "select": select,
             "val": val,
             "wall_s": row["wall_s"],

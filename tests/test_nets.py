@@ -1,10 +1,20 @@
 """model.nets: shapes for every net at several depths and odd lengths; checkpoints round trip."""
 
+import numpy as np
 import pytest
 import torch
 
-from model import checkpoint
-from model.nets import DNN, AudioTFiLMNet, AudioUNet, Spline, SubPixel1d, parameter_count
+from model import audio, checkpoint, metrics
+from model.nets import (
+    DNN,
+    AudioTFiLMNet,
+    AudioUNet,
+    DecimationInverse,
+    Spline,
+    SubPixel1d,
+    load_widened,
+    parameter_count,
+)
 
 SMALL = dict(base_filters=8, max_filters=32, max_kernel=17)
 
@@ -96,3 +106,40 @@ def test_checkpoint_with_unknown_class_is_refused(tmp_path):
     save_file({"w": torch.zeros(1)}, str(path), metadata={"class": "os.system", "args": "{}"})
     with pytest.raises(ValueError, match="unknown architecture"):
         checkpoint.load(path)
+
+
+def test_decimation_inverse_restores_the_attenuated_top_of_the_band():
+    # Tones at 1.0 and 1.85 kHz: decimate's Chebyshev takes about 26 dB off the upper one, which
+    # spline cannot give back; dividing the known response out brings it back almost exactly.
+    t = np.arange(32768) / 16000
+    hr = 0.5 * np.sin(2 * np.pi * 1000 * t) + 0.3 * np.sin(2 * np.pi * 1850 * t + 1)
+    lowres = audio.lowres(hr, 4, "cheby8")
+    spline = audio.spline(lowres, 4)
+    restored = DecimationInverse(4)(torch.from_numpy(spline[None, None]))[0, 0].numpy()
+    inner = slice(2048, -2048)  # away from the edges, where decimate's own filter starts up
+    assert metrics.snr(hr[inner], spline[inner]) < 10
+    assert metrics.snr(hr[inner], restored[inner]) > 30
+
+
+def test_decimation_inverse_keeps_length_for_any_input():
+    layer = DecimationInverse(4)
+    for length in (4, 1001, 8192):
+        assert layer(torch.randn(2, 1, length)).shape == (2, 1, length)
+
+
+def test_widened_net_starts_with_the_plain_nets_output_and_can_use_the_inverse():
+    kwargs = dict(SMALL, depth=2, tfilm_block=32)
+    plain = AudioTFiLMNet(**kwargs).eval()
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    wide = AudioTFiLMNet(**kwargs, decimation_inverse=4).eval()
+    load_widened(wide, plain.state_dict())
+    x = torch.randn(2, 1, 4096)
+    with torch.no_grad():
+        assert torch.equal(wide(x), plain(x))
+        wide.final.bias[2:] = 1.0  # gate fully open, residual unchanged: adds the whole boost
+        boost = wide.inverse(x) - x
+        assert torch.allclose(wide(x), plain(x) + boost, atol=1e-5)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_widened(plain, wide.state_dict())

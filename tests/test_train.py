@@ -142,3 +142,21 @@ def test_speed_perturbed_batch_is_cut_from_the_continuous_stream():
     assert sum(passed_through) < 8  # only the last patch, which has no stream after it, is kept
     # The chirp ends below 1 kHz; replayed 10 % faster it moves less than 0.45 per sample.
     assert np.abs(np.diff(hr[:, 8:-8], axis=1)).max() < 0.45
+
+
+def test_batch_is_low_passed_with_its_neighbours_as_the_whole_stream_is():
+    # A patch filtered and interpolated on its own rings at its edges; with `stride` its input must
+    # match the whole stream's over the same span (what whole-file inference sees).
+    rng = np.random.default_rng(3)
+    stream = rng.standard_normal(40000).astype(np.float32)
+    patches = np.stack([stream[s : s + 8192] for s in range(0, len(stream) - 8192, 4096)])
+    whole = audio.spline(audio.lowres(stream, 4, "cheby8"), 4)
+    x, hr = make_batch(patches, 4, np.random.default_rng(0), 16, augment=False, stride=4096)
+    checked = 0
+    for row in range(0, 16, 2):  # even rows carry the paper's filter
+        i = next(j for j, p in enumerate(patches) if np.array_equal(p, hr[row, 0].numpy()))
+        if 0 < i < len(patches) - 1:
+            ref = whole[i * 4096 : i * 4096 + 8192]
+            assert np.allclose(x[row, 0].numpy(), ref, atol=1e-4)
+            checked += 1
+    assert checked >= 3
