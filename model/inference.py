@@ -63,6 +63,15 @@ class Upsampler:
         self.name, self.input_rate, self.scale = name, int(input_rate), int(scale)
         self.output_rate = self.input_rate * self.scale
         self.chunk, self.margin, self.fade, self.batch = chunk, margin, fade, batch
+        hop = chunk - 2 * margin - fade
+        inverts = getattr(net, "inverse", None) is not None
+        if inverts and ((margin + fade) % scale or hop % scale):
+            # The decimation inverse reads every scale-th input sample as the low-res signal, so
+            # every chunk must start on one: the lead-in and the hop must be whole low-res samples.
+            raise ValueError(
+                f"chunk {chunk}, margin {margin}, fade {fade}: margin + fade and the hop"
+                f" {hop} must be multiples of the scale {scale}"
+            )
 
     @classmethod
     def load(
