@@ -25,8 +25,8 @@ def upsample(
 
     started = time.perf_counter()
     x, rate = audio.load(input)
-    if checkpoint == "spline":
-        upsampler = Upsampler.load("spline", input_rate=rate, scale=scale, device=device)
+    if checkpoint in ("spline", "decimation-inverse"):  # untrained: any input rate
+        upsampler = Upsampler.load(checkpoint, input_rate=rate, scale=scale, device=device)
     else:
         upsampler = Upsampler.load(checkpoint, input_rate=rate, scale=scale, device=device)
         if upsampler.input_rate != rate:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from model import audio, checkpoint, registry
-from model.nets import Spline
+from model.nets import DecimationInverse, Spline
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -64,7 +64,7 @@ class Upsampler:
         self.output_rate = self.input_rate * self.scale
         self.chunk, self.margin, self.fade, self.batch = chunk, margin, fade, batch
         hop = chunk - 2 * margin - fade
-        inverts = getattr(net, "inverse", None) is not None
+        inverts = any(isinstance(m, DecimationInverse) for m in net.modules())
         if inverts and ((margin + fade) % scale or hop % scale):
             # The decimation inverse reads every scale-th input sample as the low-res signal, so
             # every chunk must start on one: the lead-in and the hop must be whole low-res samples.
@@ -83,11 +83,15 @@ class Upsampler:
         device: str = "auto",
         **chunking,
     ) -> Upsampler:
-        """A shipped model by (input rate, scale), "spline", a shipped name, or a checkpoint path."""
-        if checkpoint_path == "spline":
+        """A shipped model by (input rate, scale), a shipped name, a checkpoint path, or one of the
+        untrained references: "spline", or "decimation-inverse" (`nets.DecimationInverse` alone).
+        """
+        references = {"spline": Spline, "decimation-inverse": lambda: DecimationInverse(scale)}
+        if checkpoint_path in references:
             rate = input_rate or registry.OUTPUT_RATE // scale
+            net = references[checkpoint_path]()
             return cls(
-                Spline(), name="spline", input_rate=rate, scale=scale, device=device, **chunking
+                net, name=checkpoint_path, input_rate=rate, scale=scale, device=device, **chunking
             )
         path = registry.checkpoint_path(checkpoint_path, input_rate, scale)
         net, meta = checkpoint.load(path)

@@ -98,6 +98,38 @@ def speed_perturb(window: np.ndarray, k: int, length: int) -> np.ndarray:
     return y[:length].astype(np.float32)
 
 
+# Samples of the neighbouring patches each patch is low-passed with: decimate's Chebyshev rings for
+# about 400 samples at 16 kHz after a start (-80 dB), and a spline's end condition fades faster.
+CONTEXT = 1024
+
+
+def _neighbours(hr: np.ndarray, idx, stride: int | None, scale: int) -> list[tuple]:
+    """For each patch index, the CONTEXT samples before and after it in the stream (empty at the
+    ends of the array, or without `stride`). Patches are cut every `stride` samples."""
+    empty = np.zeros(0, np.float32)
+    if not stride:
+        return [(empty, empty)] * len(idx)
+    length = hr.shape[1]
+    lead = min(CONTEXT, stride) // scale * scale  # whole low-res samples: decimation keeps phase
+    return [
+        (
+            hr[i - 1][stride - lead : stride].astype(np.float32) if i > 0 else empty,
+            hr[i + 1][length - stride :][:lead].astype(np.float32) if i + 1 < len(hr) else empty,
+        )
+        for i in idx
+    ]
+
+
+def _interpolated(x, context, scale: int, filters, rng) -> np.ndarray:
+    """Spline interpolation of each row's low-res version, filtered and interpolated together with
+    its context and cut back: what the row looks like inside a whole file. float32 [B x T]."""
+    out = np.empty_like(x, dtype=np.float32)
+    for i, (row, (left, right), kind) in enumerate(zip(x, context, filters, strict=True)):
+        low = audio.lowres(np.concatenate([left, row, right]), scale, kind, rng)
+        out[i] = audio.spline(low, scale)[len(left) :][: x.shape[1]]
+    return out
+
+
 def make_batch(
     hr: np.ndarray,
     scale: int,
@@ -112,24 +144,14 @@ def make_batch(
     `speed` is the fraction of patches that get speed perturbation. Patches are cut every `stride`
     samples, so patch i followed by the tail of patch i + 1 is the longer stretch of stream that a
     faster replay needs (at the end of a voice it joins the next one: rare, and still speech).
-    With `stride`, each patch is also low-passed with `stride` samples of its neighbours on either
+    With `stride`, each patch is also low-passed with CONTEXT samples of its neighbours on either
     side, then cut back: a filter started at the patch edge rings there, which whole files do not.
     """
     idx = np.sort(rng.integers(0, len(hr), batch))
     x = hr[idx].astype(np.float32)
     length = x.shape[1]
     overlap = length - (stride or length // 2)
-    empty = np.zeros(0, np.float32)
-    context = [(empty, empty)] * batch
-    if stride:
-        lead = stride - stride % scale  # whole low-res samples, so decimation keeps its phase
-        context = [
-            (
-                hr[i - 1][stride - lead : stride].astype(np.float32) if i > 0 else empty,
-                hr[i + 1][overlap:].astype(np.float32) if i + 1 < len(hr) else empty,
-            )
-            for i in idx
-        ]
+    context = _neighbours(hr, idx, stride, scale)
     if speed > 0:
         for row, i in enumerate(idx):
             if rng.random() >= speed or i + 1 == len(hr):  # the last patch has no stream after it
@@ -138,6 +160,7 @@ def make_batch(
             x[row] = speed_perturb(
                 np.concatenate([x[row], nxt]), int(rng.choice(SPEED_DENOMINATORS)), length
             )
+            empty = np.zeros(0, np.float32)
             context[row] = (empty, empty)  # the replay is no longer the stream its neighbours hold
     if augment:
         # Levels differ wildly between corpora and microphones; the model should not care.
@@ -148,12 +171,8 @@ def make_batch(
         context = [(a * g, b * g) for (a, b), g in zip(context, gain[:, 0], strict=True)]
     # Half the batch with the paper's filter, half with random filters, so the model meets the
     # benchmark's low-pass and real-world ones alike.
-    inputs = np.empty_like(x)
-    for i, (row, (left, right)) in enumerate(zip(x, context, strict=True)):
-        low = audio.lowres(
-            np.concatenate([left, row, right]), scale, "cheby8" if i % 2 == 0 else "random", rng
-        )
-        inputs[i] = audio.spline(low, scale)[len(left) :][:length]
+    filters = ["cheby8" if i % 2 == 0 else "random" for i in range(batch)]
+    inputs = _interpolated(x, context, scale, filters, rng)
     return torch.from_numpy(inputs[:, None]), torch.from_numpy(x[:, None])
 
 
@@ -167,12 +186,19 @@ def predict(net, interpolated: np.ndarray, device="cpu", batch: int = 32) -> np.
     return np.concatenate(outs)
 
 
-def validate(net, val_hr: np.ndarray, val_lr: np.ndarray, scale: int, device, limit: int = 400):
-    """Mean SNR / LSD / LSD-HF over validation patches for the net and for spline."""
+def validate(
+    net, val_hr: np.ndarray, scale: int, device, limit: int = 400, stride: int | None = None
+):
+    """Mean SNR / LSD / LSD-HF over validation patches for the net and for spline.
+
+    The paper's low-pass makes the input; with `stride`, each patch is filtered with its
+    neighbours, as in training and in whole files.
+    """
     n = min(limit, len(val_hr))
     idx = np.linspace(0, len(val_hr) - 1, n).astype(int)
     hr = val_hr[idx].astype(np.float32)
-    interpolated = audio.spline(val_lr[idx].astype(np.float32), scale)
+    context = _neighbours(val_hr, idx, stride, scale)
+    interpolated = _interpolated(hr, context, scale, ["cheby8"] * n, None)
     net.eval()
     out = predict(net, interpolated, device)
     net.train()
@@ -212,6 +238,12 @@ def plot_curves(log_path: Path, out_png: Path) -> None:
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
+
+
+def patch_stride(data: Path) -> int | None:
+    """The hop between consecutive patches in data/ (from its manifest), None when unknown."""
+    manifest = data / "manifest.json"
+    return json.loads(manifest.read_text()).get("stride") if manifest.exists() else None
 
 
 def _merit(val: dict, select: str) -> float:
@@ -264,9 +296,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     train_hr = np.load(data / "train_hr.npy", mmap_mode="r")
     val_hr = np.load(data / "val_hr.npy", mmap_mode="r")
-    val_lr = np.load(data / f"val_lr_x{scale}.npy", mmap_mode="r")
-    manifest = data / "manifest.json"
-    stride = json.loads(manifest.read_text()).get("stride") if manifest.exists() else None
+    stride = patch_stride(data)
     cls, args = PRESETS[model]
     if decimation_inverse:
         if not issubclass(cls, AudioUNet):
@@ -332,7 +362,7 @@ def train(
                     flush=True,
                 )
         wall += time.time() - t0
-        val = validate(net, val_hr, val_lr, scale, dev)
+        val = validate(net, val_hr, scale, dev, stride=stride)
         merit = _merit(val, select)
         row = {
             "epoch": epoch + 1,
@@ -410,13 +440,8 @@ def average(run: Path, out: Path, *, data: Path, first: int, last: int | None = 
             total[k] += v.double()
     net.load_state_dict({k: (v / len(chosen)).float() for k, v in total.items()})
     scale = meta["scale"]
-    val = validate(
-        net,
-        np.load(Path(data) / "val_hr.npy", mmap_mode="r"),
-        np.load(Path(data) / f"val_lr_x{scale}.npy", mmap_mode="r"),
-        scale,
-        "cpu",
-    )
+    val_hr = np.load(Path(data) / "val_hr.npy", mmap_mode="r")
+    val = validate(net, val_hr, scale, "cpu", stride=patch_stride(Path(data)))
     epochs = [int(f.stem) for f in chosen]
     # The last epoch's record (its steps, wall time), with the average's own validation.
     training = {
