@@ -98,36 +98,39 @@ def speed_perturb(window: np.ndarray, k: int, length: int) -> np.ndarray:
     return y[:length].astype(np.float32)
 
 
-# Samples of the neighbouring patches each patch is low-passed with: decimate's Chebyshev rings for
-# about 400 samples at 16 kHz after a start (-80 dB), and a spline's end condition fades faster.
+# Samples of stream on each side of a patch that the net sees but is not scored on, as whole-file
+# inference has chunk margins: decimate's Chebyshev rings for about 400 samples at 16 kHz after a
+# start (-80 dB), and `nets.DecimationInverse` reaches 512 samples either way.
 CONTEXT = 1024
 
 
-def _neighbours(hr: np.ndarray, idx, stride: int | None, scale: int) -> list[tuple]:
-    """For each patch index, the CONTEXT samples before and after it in the stream (empty at the
-    ends of the array, or without `stride`). Patches are cut every `stride` samples."""
-    empty = np.zeros(0, np.float32)
-    if not stride:
-        return [(empty, empty)] * len(idx)
+def _windows(hr: np.ndarray, idx, stride: int | None, scale: int) -> tuple[np.ndarray, int]:
+    """Each patch with `lead` samples of the stream before and after it: (float32 [B x T + 2 lead],
+    lead). Patches are cut every `stride` samples; where there is no neighbour (the ends of the
+    array, or no `stride`), the patch is mirrored instead.
+    """
     length = hr.shape[1]
-    lead = min(CONTEXT, stride) // scale * scale  # whole low-res samples: decimation keeps phase
-    return [
-        (
-            hr[i - 1][stride - lead : stride].astype(np.float32) if i > 0 else empty,
-            hr[i + 1][length - stride :][:lead].astype(np.float32) if i + 1 < len(hr) else empty,
-        )
-        for i in idx
-    ]
+    lead = min(CONTEXT, stride or CONTEXT, length // 2) // scale * scale  # whole low-res samples
+    rows = []
+    for i in idx:
+        row = hr[i].astype(np.float32)
+        if stride and 0 < i < len(hr) - 1:
+            left = hr[i - 1][stride - lead : stride]
+            right = hr[i + 1][length - stride :][:lead]
+            rows.append(np.concatenate([left, row, right]).astype(np.float32))
+        else:
+            rows.append(np.pad(row, lead, mode="reflect"))
+    return np.stack(rows), lead
 
 
-def _interpolated(x, context, scale: int, filters, rng) -> np.ndarray:
-    """Spline interpolation of each row's low-res version, filtered and interpolated together with
-    its context and cut back: what the row looks like inside a whole file. float32 [B x T]."""
-    out = np.empty_like(x, dtype=np.float32)
-    for i, (row, (left, right), kind) in enumerate(zip(x, context, filters, strict=True)):
-        low = audio.lowres(np.concatenate([left, row, right]), scale, kind, rng)
-        out[i] = audio.spline(low, scale)[len(left) :][: x.shape[1]]
-    return out
+def _interpolated(windows: np.ndarray, scale: int, filters, rng) -> np.ndarray:
+    """Spline interpolation of each window's low-res version (`filters[i]` low-passes row i)."""
+    return np.stack(
+        [
+            audio.spline(audio.lowres(w, scale, kind, rng), scale)
+            for w, kind in zip(windows, filters, strict=True)
+        ]
+    ).astype(np.float32)
 
 
 def make_batch(
@@ -139,41 +142,43 @@ def make_batch(
     speed: float = 0.0,
     stride: int | None = None,
 ):
-    """(spline-interpolated low-res, high-res), both Tensor[B x 1 x T].
+    """(spline-interpolated low-res Tensor[B x 1 x T + 2 lead], high-res Tensor[B x 1 x T]).
 
-    `speed` is the fraction of patches that get speed perturbation. Patches are cut every `stride`
-    samples, so patch i followed by the tail of patch i + 1 is the longer stretch of stream that a
-    faster replay needs (at the end of a voice it joins the next one: rare, and still speech).
-    With `stride`, each patch is also low-passed with CONTEXT samples of its neighbours on either
-    side, then cut back: a filter started at the patch edge rings there, which whole files do not.
+    The input holds `lead` samples of stream (CONTEXT, or the patch mirrored) on either side of
+    the target patch; train on the middle T of the output (`crop`). Patches are cut every `stride`
+    samples. `speed` is the fraction of patches that get speed perturbation: patch i followed by
+    the tail of patch i + 1 is the longer stretch that a faster replay needs (at the end of a voice
+    it joins the next one: rare, and still speech); such a replay gets a mirrored context.
     """
     idx = np.sort(rng.integers(0, len(hr), batch))
-    x = hr[idx].astype(np.float32)
-    length = x.shape[1]
+    windows, lead = _windows(hr, idx, stride, scale)
+    length = hr.shape[1]
     overlap = length - (stride or length // 2)
-    context = _neighbours(hr, idx, stride, scale)
     if speed > 0:
         for row, i in enumerate(idx):
             if rng.random() >= speed or i + 1 == len(hr):  # the last patch has no stream after it
                 continue
-            nxt = hr[i + 1][overlap:]
-            x[row] = speed_perturb(
-                np.concatenate([x[row], nxt]), int(rng.choice(SPEED_DENOMINATORS)), length
-            )
-            empty = np.zeros(0, np.float32)
-            context[row] = (empty, empty)  # the replay is no longer the stream its neighbours hold
+            stream = np.concatenate([hr[i], hr[i + 1][overlap:]])
+            replay = speed_perturb(stream, int(rng.choice(SPEED_DENOMINATORS)), length)
+            windows[row] = np.pad(replay, lead, mode="reflect")
     if augment:
         # Levels differ wildly between corpora and microphones; the model should not care.
-        peak = np.abs(x).max(axis=1, keepdims=True) + 1e-6
+        patch = windows[:, lead : lead + length]
+        peak = np.abs(patch).max(axis=1, keepdims=True) + 1e-6
         gain = rng.uniform(0.05, 0.95, (batch, 1)).astype(np.float32) / peak
-        gain = np.where(rng.random((batch, 1)) < 0.5, -gain, gain)
-        x = x * gain
-        context = [(a * g, b * g) for (a, b), g in zip(context, gain[:, 0], strict=True)]
+        windows = windows * np.where(rng.random((batch, 1)) < 0.5, -gain, gain)
     # Half the batch with the paper's filter, half with random filters, so the model meets the
     # benchmark's low-pass and real-world ones alike.
     filters = ["cheby8" if i % 2 == 0 else "random" for i in range(batch)]
-    inputs = _interpolated(x, context, scale, filters, rng)
-    return torch.from_numpy(inputs[:, None]), torch.from_numpy(x[:, None])
+    inputs = _interpolated(windows, scale, filters, rng)
+    target = np.ascontiguousarray(windows[:, lead : lead + length])
+    return torch.from_numpy(inputs[:, None]), torch.from_numpy(target[:, None])
+
+
+def crop(y, length: int):
+    """The middle `length` samples along the last axis (a net's output on a `make_batch` input)."""
+    lead = (y.shape[-1] - length) // 2
+    return y[..., lead : lead + length]
 
 
 def predict(net, interpolated: np.ndarray, device="cpu", batch: int = 32) -> np.ndarray:
@@ -191,16 +196,17 @@ def validate(
 ):
     """Mean SNR / LSD / LSD-HF over validation patches for the net and for spline.
 
-    The paper's low-pass makes the input; with `stride`, each patch is filtered with its
-    neighbours, as in training and in whole files.
+    The paper's low-pass makes the input. As in training, the net sees each patch inside CONTEXT
+    samples of its stream (with `stride`; else mirrored) and is scored on the patch alone.
     """
     n = min(limit, len(val_hr))
     idx = np.linspace(0, len(val_hr) - 1, n).astype(int)
     hr = val_hr[idx].astype(np.float32)
-    context = _neighbours(val_hr, idx, stride, scale)
-    interpolated = _interpolated(hr, context, scale, ["cheby8"] * n, None)
+    windows, _ = _windows(val_hr, idx, stride, scale)
+    interpolated = _interpolated(windows, scale, ["cheby8"] * n, None)
     net.eval()
-    out = predict(net, interpolated, device)
+    out = crop(predict(net, interpolated, device), hr.shape[1])
+    interpolated = crop(interpolated, hr.shape[1])
     net.train()
     rows = {"model": [], "spline": []}
     for ref, est, base in zip(hr, out, interpolated, strict=True):
@@ -349,7 +355,7 @@ def train(
                 train_hr, scale, rng, batch_size, augment=True, speed=speed, stride=stride
             )
             x, y = x.to(dev), y.to(dev)
-            pred = net(x)
+            pred = crop(net(x), y.shape[-1])
             objective = fit(pred, y) + stft_weight * stft_loss(pred, y)
             opt.zero_grad(set_to_none=True)
             objective.backward()

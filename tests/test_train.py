@@ -9,7 +9,7 @@ import torch
 from model import audio, checkpoint, metrics
 from model.__main__ import main as model_main
 from model.data import prepare
-from model.train import average, make_batch, snr_loss, speed_perturb, train
+from model.train import CONTEXT, average, crop, make_batch, snr_loss, speed_perturb, train
 
 
 def _voice(rate: int, seconds: float, f0: float, seed: int) -> np.ndarray:
@@ -144,19 +144,22 @@ def test_speed_perturbed_batch_is_cut_from_the_continuous_stream():
     assert np.abs(np.diff(hr[:, 8:-8], axis=1)).max() < 0.45
 
 
-def test_batch_is_low_passed_with_its_neighbours_as_the_whole_stream_is():
-    # A patch filtered and interpolated on its own rings at its edges; with `stride` its input must
-    # match the whole stream's over the same span (what whole-file inference sees).
+def test_batch_input_is_the_patch_inside_its_stream_as_in_a_whole_file():
+    # A patch filtered and interpolated on its own rings at its edges, and the net would see no
+    # context there: the input must equal the whole stream's interpolation over the patch plus
+    # CONTEXT samples either side (what whole-file inference sees), and the target the patch.
     rng = np.random.default_rng(3)
     stream = rng.standard_normal(40000).astype(np.float32)
     patches = np.stack([stream[s : s + 8192] for s in range(0, len(stream) - 8192, 4096)])
     whole = audio.spline(audio.lowres(stream, 4, "cheby8"), 4)
     x, hr = make_batch(patches, 4, np.random.default_rng(0), 16, augment=False, stride=4096)
+    assert x.shape == (16, 1, 8192 + 2 * CONTEXT) and hr.shape == (16, 1, 8192)
     checked = 0
     for row in range(0, 16, 2):  # even rows carry the paper's filter
         i = next(j for j, p in enumerate(patches) if np.array_equal(p, hr[row, 0].numpy()))
         if 0 < i < len(patches) - 1:
-            ref = whole[i * 4096 : i * 4096 + 8192]
-            assert np.allclose(x[row, 0].numpy(), ref, atol=1e-4)
+            ref = whole[i * 4096 - CONTEXT : i * 4096 + 8192 + CONTEXT]
+            assert np.allclose(x[row, 0].numpy()[256:-256], ref[256:-256], atol=1e-4)
+            assert np.allclose(crop(x[row, 0], 8192).numpy(), ref[CONTEXT:-CONTEXT], atol=1e-4)
             checked += 1
     assert checked >= 3
