@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--decimation-inverse",
         action="store_true",
-        help="give the U-Net scipy.decimate's low-pass divided out as a second input (gated)",
+        help="add scipy.decimate's low-pass divided out where plausible (nets.PlausibleBoost)",
     )
+    p.add_argument("--boost-threshold-db", type=float, default=4.0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, required=True)
 
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_minutes=args.max_minutes,
                 speed=args.speed,
                 decimation_inverse=args.decimation_inverse,
+                boost_threshold_db=args.boost_threshold_db,
                 device=args.device,
             )
         elif args.command == "evaluate":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,13 +65,13 @@ class Upsampler:
         self.output_rate = self.input_rate * self.scale
         self.chunk, self.margin, self.fade, self.batch = chunk, margin, fade, batch
         hop = chunk - 2 * margin - fade
-        inverts = any(isinstance(m, DecimationInverse) for m in net.modules())
-        if inverts and ((margin + fade) % scale or hop % scale):
-            # The decimation inverse reads every scale-th input sample as the low-res signal, so
-            # every chunk must start on one: the lead-in and the hop must be whole low-res samples.
+        # Nets that read the low-res samples under the spline input or take levels on a grid of
+        # samples (`alignment`) need every chunk to start on that grid.
+        grid = math.lcm(1, *(getattr(m, "alignment", 1) for m in net.modules()))
+        if (margin + fade) % grid or hop % grid:
             raise ValueError(
                 f"chunk {chunk}, margin {margin}, fade {fade}: margin + fade and the hop"
-                f" {hop} must be multiples of the scale {scale}"
+                f" {hop} must be multiples of {grid} for this net"
             )
 
     @classmethod

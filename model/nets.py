@@ -6,6 +6,8 @@ Every net maps the spline-interpolated low-res signal to the high-res estimate, 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -72,6 +74,7 @@ class DecimationInverse(nn.Module):
     def __init__(self, scale: int):
         super().__init__()
         self.scale = scale
+        self.alignment = scale  # a chunk must start on a low-res sample
         kernel = torch.from_numpy(decimation_inverse_kernel(scale))
         # Not persistent: rebuilt from `scale`, so checkpoints keep only trained weights.
         self.register_buffer("kernel", kernel.view(1, 1, -1), persistent=False)
@@ -86,6 +89,49 @@ class DecimationInverse(nn.Module):
             output_padding=self.scale - 1,
         )
         return y[..., : x.shape[-1]]
+
+
+class PlausibleBoost(nn.Module):
+    """What undoing `decimate`'s low-pass adds to a spline input, kept only where it is plausible.
+
+    Tensor[B x 1 x T] -> Tensor[B x 1 x T]. The boost is `DecimationInverse(x) - x`. On audio that
+    came through `decimate` it is the attenuated top of the band, about as loud as the band below
+    it (0.6-0.8 of the low-res Nyquist): median -1 dB on training patches. On audio low-passed any
+    other way it is that band's unattenuated content times up to 46 dB: median +19 dB (Butterworth)
+    to +28 dB (sinc). So every ~32 ms the boost passes with weight sigmoid((threshold - ratio) /
+    width), ratio the boost's level over the lower band's in dB.
+    """
+
+    def __init__(self, scale: int, threshold_db: float = 4.0, width_db: float = 2.0, block=512):
+        super().__init__()
+        from scipy import signal  # only nets that use the inverse pay for the import
+
+        self.inverse = DecimationInverse(scale)
+        self.block = block
+        # Levels are taken every block / 4 samples: chunks must start on that grid too.
+        self.alignment = math.lcm(scale, block // 4)
+        nyquist = 0.5 / scale  # in cycles per high-res sample
+        band = signal.firwin(257, [0.6 * nyquist, 0.8 * nyquist], pass_zero=False, fs=1.0)
+        self.register_buffer(
+            "reference_band", torch.from_numpy(band.astype("float32")).view(1, 1, -1), False
+        )
+        self.threshold, self.width = threshold_db, width_db
+
+    def level(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean power over `block` samples every block / 4: Tensor[B x 1 x T / (block / 4) + 1]."""
+        return F.avg_pool1d(
+            x.pow(2), self.block, self.block // 4, self.block // 2, count_include_pad=False
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        boost = self.inverse(x) - x
+        reference = F.conv1d(
+            x, self.reference_band.to(x.dtype), padding=self.reference_band.shape[-1] // 2
+        )
+        ratio_db = 10 * torch.log10((self.level(boost) + 1e-10) / (self.level(reference) + 1e-10))
+        gate = torch.sigmoid((self.threshold - ratio_db) / self.width)
+        gate = F.interpolate(gate, size=x.shape[-1], mode="linear", align_corners=False)
+        return gate * boost
 
 
 class TFiLM(nn.Module):
@@ -154,9 +200,10 @@ class AudioUNet(nn.Module):
 
     `tfilm_block` > 0 adds TFiLM after every block, with blocks of that many input-rate samples.
 
-    `decimation_inverse` = the scale turns on a second input, `DecimationInverse(x) - x` (what
-    undoing `decimate`'s low-pass would add), and a second output, a gate g: y = x + r + g * that.
-    Both start at zero weight, so a net widened from a trained one starts with its exact output.
+    `decimation_inverse` = the scale adds `PlausibleBoost(x)` (what undoing `decimate`'s low-pass
+    adds, where plausible) to the output and gives it to the net as a second input channel, whose
+    weights start at zero: y = x + boost + residual(x, boost). `boost_threshold_db` sets where the
+    boost is judged implausible (`PlausibleBoost`): lower is safer on audio not from `decimate`.
     """
 
     def __init__(
@@ -169,11 +216,14 @@ class AudioUNet(nn.Module):
         dropout: float = 0.5,
         tfilm_block: int = 0,
         decimation_inverse: int = 0,
+        boost_threshold_db: float = 4.0,
     ):
         super().__init__()
         self.depth = depth
         self.tfilm_block = tfilm_block
-        self.inverse = DecimationInverse(decimation_inverse) if decimation_inverse else None
+        self.inverse = (
+            PlausibleBoost(decimation_inverse, boost_threshold_db) if decimation_inverse else None
+        )
         filters = [min(base_filters * 2**b, max_filters) for b in range(depth)]
         kernels = [max((max_kernel - 1) // 2**b + 1, min_kernel) for b in range(depth)]
         # The innermost TFiLM works on T / 2^(depth+1) samples; blocks shrink with the resolution.
@@ -190,8 +240,7 @@ class AudioUNet(nn.Module):
         for nf, k, blk in reversed(list(zip(filters, kernels, blocks, strict=True))):
             self.up.append(UpBlock(c_in, nf, k, dropout, blk))
             c_in = 2 * nf
-        # Two phases of subpixel x2 per output channel: the residual, and the gate when inverting.
-        self.final = nn.Conv1d(c_in, 4 if self.inverse else 2, 9, padding=4)
+        self.final = nn.Conv1d(c_in, 2, 9, padding=4)
         # Zero the residual branch: training starts exactly at the spline baseline and can only
         # move away from it where that lowers the loss (a random start costs epochs of SNR).
         nn.init.zeros_(self.final.weight)
@@ -203,8 +252,10 @@ class AudioUNet(nn.Module):
         x, t = _pad_to_multiple(x, self.multiple)
         skips = []
         h = x
+        base = x
         if self.inverse is not None:
-            boost = self.inverse(x) - x
+            boost = self.inverse(x)
+            base = x + boost
             h = torch.cat([x, boost], dim=1)
         for block in self.down:
             h = block(h)
@@ -212,10 +263,7 @@ class AudioUNet(nn.Module):
         h = self.bottleneck(h)
         for block, skip in zip(self.up, reversed(skips), strict=True):
             h = block(h, skip)
-        out = self.shuffle(self.final(h))
-        if self.inverse is None:
-            return (x + out)[..., :t]
-        return (x + out[:, :1] + out[:, 1:] * boost)[..., :t]
+        return (base + self.shuffle(self.final(h)))[..., :t]
 
 
 class AudioTFiLMNet(AudioUNet):
@@ -267,11 +315,12 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
 
 def load_widened(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load `state` from a narrower net of the same layout: each tensor goes into the leading corner
-    of the wider one, the rest is zero (the new input channel and the gate start switched off).
+    of the wider one, the rest is zero (a new input channel starts switched off). Parameters the
+    narrower net lacks keep their initial values.
     """
     own = net.state_dict()
-    if set(own) != set(state):
-        raise ValueError("the two nets have different layers")
+    if not set(state) <= set(own):
+        raise ValueError(f"layers the wider net lacks: {sorted(set(state) - set(own))}")
     for name, source in state.items():
         target = own[name]
         if source.dim() != target.dim() or any(

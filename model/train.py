@@ -285,6 +285,7 @@ def train(
     max_minutes: float | None = None,
     speed: float = 0.0,
     decimation_inverse: bool = False,
+    boost_threshold_db: float = 4.0,
     device: str = "auto",
     seed: int = 0,
 ) -> dict:
@@ -307,14 +308,16 @@ def train(
     if decimation_inverse:
         if not issubclass(cls, AudioUNet):
             raise ValueError(f"--decimation-inverse needs a U-Net preset, not {model!r}")
-        args = {**args, "decimation_inverse": scale}
+        args = {**args, "decimation_inverse": scale, "boost_threshold_db": boost_threshold_db}
     torch.manual_seed(seed)
     net = cls(**args).to(dev)
     if init is not None and not (out / "state.pt").exists():
         # Fine-tuning: start from a trained checkpoint of the same preset (a path or shipped name),
         # or of the plain preset when this run adds the decimation-inverse input.
         source, meta = checkpoint.load(registry.checkpoint_path(init, None, scale), dev)
-        plain = {k: v for k, v in args.items() if k != "decimation_inverse"}
+        plain = {
+            k: v for k, v in args.items() if k not in ("decimation_inverse", "boost_threshold_db")
+        }
         if meta["class"] != cls.__name__ or meta["args"] not in (args, plain):
             raise ValueError(
                 f"--init {init}: {meta['class']}{meta['args']} is not preset {model!r}"
