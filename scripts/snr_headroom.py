@@ -5,7 +5,10 @@ Usage: .venv/bin/python scripts/snr_headroom.py [--data data] [--scale 4] [--che
        [--split val|train]
 
 Everything is the mean per-patch SNR over validation patches (what the model card's table
-averages per file), with the paper's order-8 Chebyshev low-pass making the input.
+averages per file), with the paper's order-8 Chebyshev low-pass making the input. Patches are
+low-passed on their own, so nothing here that needs context beyond a patch edge is fair: undoing
+the low-pass, for one, is measured on whole files by
+`python -m model evaluate --checkpoint decimation-inverse --files data/val_wavs --scale 4`.
 """
 
 import argparse
@@ -49,22 +52,6 @@ def _least_squares_fir(inputs: np.ndarray, refs: np.ndarray, taps: int) -> np.nd
     return solve_toeplitz(
         autocorr[:taps], np.concatenate([crosscorr[-half:], crosscorr[: half + 1]])
     )
-
-
-def _inverse_chebyshev(lowres: np.ndarray, scale: int, below_hz: float) -> np.ndarray:
-    """The low-res signal with the decimation filter's known response divided out below `below_hz`.
-
-    `decimate` runs the order-8 Chebyshev forward and back, so its response is |H|^2; dividing by
-    it is the exact inverse, short of the aliasing and the filter's start-up transients.
-    """
-    from scipy.signal import cheby1, freqz
-
-    n = 2 * lowres.shape[1]  # zero-padded: no wrap-around from one end of a patch to the other
-    freqs = np.fft.rfftfreq(n, scale / RATE)
-    _, response = freqz(*cheby1(8, 0.05, 0.8 / scale), worN=freqs, fs=RATE)
-    gain = np.where(freqs < below_hz, 1 / np.abs(response) ** 2, 1.0)
-    spectrum = np.fft.rfft(lowres, n, axis=1) * gain
-    return np.fft.irfft(spectrum, n, axis=1)[:, : lowres.shape[1]]
 
 
 def _filtered(x: np.ndarray, fir: np.ndarray) -> np.ndarray:
@@ -128,10 +115,6 @@ def main() -> None:
         "sinc interpolation": audio.sinc(lowres, scale),
         "best linear filter on spline (257 taps, fitted on train)": _filtered(spline_val, fir),
     }
-    for cut in (0.85, 0.875, 0.9, 0.925):
-        rows[f"spline of low-res with the filter inverted below {cut * nyquist:g} Hz"] = (
-            audio.spline(_inverse_chebyshev(lowres, scale, cut * nyquist), scale)
-        )
     for cut in (0.8, 1.0, 1.25, 1.5):
         rows[f"ideal: reference below {cut * nyquist:g} Hz"] = _swap_band(
             spline_val, val, 0, cut * nyquist
