@@ -1,0 +1,64 @@
+"""What undoing decimate's low-pass gains, and costs, on validation patches under several low-passes.
+
+Usage: .venv/bin/python scripts/boost_gate.py [--data data] [--checkpoint NAME ...]
+       [--thresholds 4 8 100]
+
+For each low-pass that can make the low-res input (the paper's `cheby8` and four others), prints
+the mean per-patch SNR gain over spline of: spline plus `nets.PlausibleBoost` at each threshold
+(100 dB: the boost always passes, i.e. the plain `nets.DecimationInverse`), and each checkpoint.
+Patches are the 400 that `train` validates on, seen inside 1024 samples of their stream.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model import checkpoint, metrics, registry
+from model.nets import PlausibleBoost
+from model.train import _interpolated, _windows, crop, patch_stride, predict
+
+FILTERS = ("cheby8", "sinc", "butter", "ellip", "bessel")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=Path("data"))
+    parser.add_argument("--checkpoint", nargs="*", default=[])
+    parser.add_argument("--thresholds", nargs="*", type=float, default=[4.0, 8.0, 100.0])
+    args = parser.parse_args()
+    val = np.load(args.data / "val_hr.npy", mmap_mode="r")
+    idx = np.linspace(0, len(val) - 1, 400).astype(int)
+    hr = val[idx].astype(np.float32)
+    voiced = np.abs(hr).max(axis=1) > 1e-3  # as `validate`: silent patches have no SNR
+    windows, _ = _windows(val, idx, patch_stride(args.data), 4)
+    nets = {
+        name: checkpoint.load(registry.checkpoint_path(name, None, 4))[0]
+        for name in args.checkpoint
+    }
+
+    def gain(est: np.ndarray, base: np.ndarray) -> float:
+        rows = zip(hr[voiced], est[voiced], base[voiced], strict=True)
+        return float(np.mean([metrics.snr(r, e) - metrics.snr(r, b) for r, e, b in rows]))
+
+    # A run's epoch file is labelled run@epoch: the whole path would not fit a column.
+    labels = [n if "/" not in n else f"{Path(n).parent.parent.name}@{Path(n).stem}" for n in nets]
+    columns = [f"boost {t:g} dB" for t in args.thresholds] + labels
+    print(f"{len(idx)} validation patches, scale 4: SNR gain over spline, dB")
+    print(f"{'low-pass':<10}" + "".join(f"{c:>24}" for c in columns))
+    for kind in FILTERS:
+        x = _interpolated(windows, 4, [kind] * len(idx), np.random.default_rng(0))
+        spline = crop(x, hr.shape[1])
+        cells = []
+        for threshold in args.thresholds:
+            with torch.no_grad():
+                boost = PlausibleBoost(4, threshold)(torch.from_numpy(x[:, None]))[:, 0].numpy()
+            cells.append(gain(spline + crop(boost, hr.shape[1]), spline))
+        for net in nets.values():
+            cells.append(gain(crop(predict(net, x), hr.shape[1]), spline))
+        print(f"{kind:<10}" + "".join(f"{c:+24.3f}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()
