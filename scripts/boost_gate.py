@@ -4,8 +4,10 @@ Usage: .venv/bin/python scripts/boost_gate.py [--data data] [--checkpoint NAME .
        [--thresholds 4 8 100]
 
 For each low-pass that can make the low-res input (the paper's `cheby8` and four others), prints
-the mean per-patch SNR gain over spline of: spline plus `nets.PlausibleBoost` at each threshold
-(100 dB: the boost always passes, i.e. the plain `nets.DecimationInverse`), and each checkpoint.
+the median over 32 ms blocks of the ratio the gate judges by (the boost's level over the band
+below, dB), then the mean per-patch SNR gain over spline of: spline plus `nets.PlausibleBoost` at
+each threshold (100 dB: the boost always passes, i.e. the plain `nets.DecimationInverse`), and
+each checkpoint.
 Patches are the 400 that `train` validates on, seen inside 1024 samples of their stream.
 """
 
@@ -20,6 +22,15 @@ from model.nets import PlausibleBoost
 from model.train import _interpolated, _windows, crop, patch_stride, predict
 
 FILTERS = ("cheby8", "sinc", "butter", "ellip", "bessel")
+
+
+def median_ratio_db(x: np.ndarray) -> float:
+    """Median over blocks (with sound in them) of the level ratio `PlausibleBoost` gates by."""
+    gate = PlausibleBoost(4)
+    with torch.no_grad():
+        t = torch.from_numpy(x[:, None])
+        ratio = gate.ratio_db(t, gate.inverse(t) - t)
+    return float(ratio[gate.level(t) > 1e-5].median())
 
 
 def main() -> None:
@@ -44,13 +55,13 @@ def main() -> None:
 
     # A run's epoch file is labelled run@epoch: the whole path would not fit a column.
     labels = [n if "/" not in n else f"{Path(n).parent.parent.name}@{Path(n).stem}" for n in nets]
-    columns = [f"boost {t:g} dB" for t in args.thresholds] + labels
+    columns = ["median ratio dB"] + [f"boost {t:g} dB" for t in args.thresholds] + labels
     print(f"{len(idx)} validation patches, scale 4: SNR gain over spline, dB")
     print(f"{'low-pass':<10}" + "".join(f"{c:>24}" for c in columns))
     for kind in FILTERS:
         x = _interpolated(windows, 4, [kind] * len(idx), np.random.default_rng(0))
         spline = crop(x, hr.shape[1])
-        cells = []
+        cells = [median_ratio_db(x[voiced])]
         for threshold in args.thresholds:
             with torch.no_grad():
                 boost = PlausibleBoost(4, threshold)(torch.from_numpy(x[:, None]))[:, 0].numpy()
