@@ -100,17 +100,20 @@ class PlausibleBoost(nn.Module):
     audio low-passed any other way it is that band's unattenuated content times up to 46 dB:
     median +10 dB (elliptic) to +26 dB (sinc); `scripts/boost_gate.py` prints these. So every
     ~32 ms the boost passes with weight sigmoid((threshold - ratio) / width), ratio the boost's
-    level over the lower band's in dB.
+    level over the lower band's in dB. `block=None` judges each input (a chunk) as a whole: the
+    low-pass is the same throughout a file, and one judgement over seconds is far less noisy.
     """
 
-    def __init__(self, scale: int, threshold_db: float = 4.0, width_db: float = 2.0, block=512):
+    def __init__(
+        self, scale: int, threshold_db: float = 4.0, width_db: float = 2.0, block: int | None = 512
+    ):
         super().__init__()
         from scipy import signal  # only nets that use the inverse pay for the import
 
         self.inverse = DecimationInverse(scale)
         self.block = block
         # Levels are taken every block / 4 samples: chunks must start on that grid too.
-        self.alignment = math.lcm(scale, block // 4)
+        self.alignment = math.lcm(scale, block // 4) if block else scale
         nyquist = 0.5 / scale  # in cycles per high-res sample
         band = signal.firwin(257, [0.6 * nyquist, 0.8 * nyquist], pass_zero=False, fs=1.0)
         self.register_buffer(
@@ -119,7 +122,10 @@ class PlausibleBoost(nn.Module):
         self.threshold, self.width = threshold_db, width_db
 
     def level(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean power over `block` samples every block / 4: Tensor[B x 1 x T / (block / 4) + 1]."""
+        """Mean power over `block` samples every block / 4: Tensor[B x 1 x T / (block / 4) + 1]
+        (with no block, over the whole input: Tensor[B x 1 x 1])."""
+        if self.block is None:
+            return x.pow(2).mean(dim=-1, keepdim=True)
         return F.avg_pool1d(
             x.pow(2), self.block, self.block // 4, self.block // 2, count_include_pad=False
         )

@@ -6,8 +6,8 @@ Usage: .venv/bin/python scripts/boost_gate.py [--data data] [--checkpoint NAME .
 For each low-pass that can make the low-res input (the paper's `cheby8` and four others), prints
 the median over 32 ms blocks of the ratio the gate judges by (the boost's level over the band
 below, dB), then the mean per-patch SNR gain over spline of: spline plus `nets.PlausibleBoost` at
-each threshold (100 dB: the boost always passes, i.e. the plain `nets.DecimationInverse`), and
-each checkpoint.
+each threshold (100 dB: the boost always passes, i.e. the plain `nets.DecimationInverse`), the
+same judged once per patch (`--whole`), and each checkpoint.
 Patches are the 400 that `train` validates on, seen inside 1024 samples of their stream.
 """
 
@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data"))
     parser.add_argument("--checkpoint", nargs="*", default=[])
     parser.add_argument("--thresholds", nargs="*", type=float, default=[4.0, 8.0, 100.0])
+    parser.add_argument(
+        "--whole", nargs="*", type=float, default=[], help="thresholds judged per patch, not 32 ms"
+    )
     args = parser.parse_args()
     val = np.load(args.data / "val_hr.npy", mmap_mode="r")
     idx = np.linspace(0, len(val) - 1, 400).astype(int)
@@ -55,16 +58,18 @@ def main() -> None:
 
     # A run's epoch file is labelled run@epoch: the whole path would not fit a column.
     labels = [n if "/" not in n else f"{Path(n).parent.parent.name}@{Path(n).stem}" for n in nets]
-    columns = ["median ratio dB"] + [f"boost {t:g} dB" for t in args.thresholds] + labels
+    gates = [(f"boost {t:g} dB", PlausibleBoost(4, t)) for t in args.thresholds]
+    gates += [(f"per patch {t:g} dB", PlausibleBoost(4, t, block=None)) for t in args.whole]
+    columns = ["median ratio dB"] + [name for name, _ in gates] + labels
     print(f"{len(idx)} validation patches, scale 4: SNR gain over spline, dB")
     print(f"{'low-pass':<10}" + "".join(f"{c:>24}" for c in columns))
     for kind in FILTERS:
         x = _interpolated(windows, 4, [kind] * len(idx), np.random.default_rng(0))
         spline = crop(x, hr.shape[1])
         cells = [median_ratio_db(x[voiced])]
-        for threshold in args.thresholds:
+        for _, gate in gates:
             with torch.no_grad():
-                boost = PlausibleBoost(4, threshold)(torch.from_numpy(x[:, None]))[:, 0].numpy()
+                boost = gate(torch.from_numpy(x[:, None]))[:, 0].numpy()
             cells.append(gain(spline + crop(boost, hr.shape[1]), spline))
         for net in nets.values():
             cells.append(gain(crop(predict(net, x), hr.shape[1]), spline))

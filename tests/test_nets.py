@@ -159,3 +159,13 @@ def test_boost_passes_on_decimated_speech_and_is_held_back_elsewhere():
         scores[kind] = metrics.snr(hr[inner], y[inner]) - metrics.snr(hr[inner], x[inner])
     assert scores["cheby8"] > 3
     assert scores["sinc"] > -0.5
+
+
+def test_boost_judged_per_input_scales_the_whole_boost_by_one_weight():
+    x = torch.from_numpy(audio.spline(audio.lowres(np.random.randn(2, 8192), 4), 4))[:, None]
+    whole = PlausibleBoost(4, block=None)
+    with torch.no_grad():
+        boost = whole.inverse(x) - x
+        weight = whole(x) / boost
+    assert weight.shape == (2, 1, 8192)
+    assert torch.allclose(weight, weight[..., :1].expand_as(weight), atol=1e-4)
