@@ -25,14 +25,12 @@ def upsample(
 
     started = time.perf_counter()
     x, rate = audio.load(input)
-    if checkpoint in ("spline", "decimation-inverse"):  # untrained: any input rate
-        upsampler = Upsampler.load(checkpoint, input_rate=rate, scale=scale, device=device)
-    else:
-        upsampler = Upsampler.load(checkpoint, input_rate=rate, scale=scale, device=device)
-        if upsampler.input_rate != rate:
-            raise ValueError(
-                f"{upsampler.name} expects {upsampler.input_rate} Hz input, the file is {rate} Hz"
-            )
+    # The untrained references ("spline", "decimation-inverse") take the file's rate as theirs.
+    upsampler = Upsampler.load(checkpoint, input_rate=rate, scale=scale, device=device)
+    if upsampler.input_rate != rate:
+        raise ValueError(
+            f"{upsampler.name} expects {upsampler.input_rate} Hz input, the file is {rate} Hz"
+        )
     y = upsampler(x)
     audio.save(output, y, upsampler.output_rate)
     seconds = x.shape[1] / rate
