@@ -104,7 +104,7 @@ def speed_perturb(window: np.ndarray, k: int, length: int) -> np.ndarray:
 CONTEXT = 1024
 
 
-def _windows(hr: np.ndarray, idx, stride: int | None, scale: int) -> tuple[np.ndarray, int]:
+def stream_windows(hr: np.ndarray, idx, stride: int | None, scale: int) -> tuple[np.ndarray, int]:
     """Each patch with `lead` samples of the stream before and after it: (float32 [B x T + 2 lead],
     lead). Patches are cut every `stride` samples; where there is no neighbour (the ends of the
     array, or no `stride`), the patch is mirrored instead.
@@ -123,7 +123,7 @@ def _windows(hr: np.ndarray, idx, stride: int | None, scale: int) -> tuple[np.nd
     return np.stack(rows), lead
 
 
-def _interpolated(windows: np.ndarray, scale: int, filters, rng) -> np.ndarray:
+def interpolate_windows(windows: np.ndarray, scale: int, filters, rng) -> np.ndarray:
     """Spline interpolation of each window's low-res version (`filters[i]` low-passes row i)."""
     return np.stack(
         [
@@ -151,7 +151,7 @@ def make_batch(
     it joins the next one: rare, and still speech); such a replay gets a mirrored context.
     """
     idx = np.sort(rng.integers(0, len(hr), batch))
-    windows, lead = _windows(hr, idx, stride, scale)
+    windows, lead = stream_windows(hr, idx, stride, scale)
     length = hr.shape[1]
     overlap = length - (stride or length // 2)
     if speed > 0:
@@ -170,7 +170,7 @@ def make_batch(
     # Half the batch with the paper's filter, half with random filters, so the model meets the
     # benchmark's low-pass and real-world ones alike.
     filters = ["cheby8" if i % 2 == 0 else "random" for i in range(batch)]
-    inputs = _interpolated(windows, scale, filters, rng)
+    inputs = interpolate_windows(windows, scale, filters, rng)
     target = np.ascontiguousarray(windows[:, lead : lead + length])
     return torch.from_numpy(inputs[:, None]), torch.from_numpy(target[:, None])
 
@@ -202,8 +202,8 @@ def validate(
     n = min(limit, len(val_hr))
     idx = np.linspace(0, len(val_hr) - 1, n).astype(int)
     hr = val_hr[idx].astype(np.float32)
-    windows, _ = _windows(val_hr, idx, stride, scale)
-    interpolated = _interpolated(windows, scale, ["cheby8"] * n, None)
+    windows, _ = stream_windows(val_hr, idx, stride, scale)
+    interpolated = interpolate_windows(windows, scale, ["cheby8"] * n, None)
     net.eval()
     out = crop(predict(net, interpolated, device), hr.shape[1])
     interpolated = crop(interpolated, hr.shape[1])
@@ -315,10 +315,7 @@ def train(
         # Fine-tuning: start from a trained checkpoint of the same preset (a path or shipped name),
         # or of the plain preset when this run adds the decimation-inverse input.
         source, meta = checkpoint.load(registry.checkpoint_path(init, None, scale), dev)
-        plain = {
-            k: v for k, v in args.items() if k not in ("decimation_inverse", "boost_threshold_db")
-        }
-        if meta["class"] != cls.__name__ or meta["args"] not in (args, plain):
+        if meta["class"] != cls.__name__ or meta["args"] not in (args, PRESETS[model][1]):
             raise ValueError(
                 f"--init {init}: {meta['class']}{meta['args']} is not preset {model!r}"
             )
@@ -401,7 +398,6 @@ def train(
             "loss": f"{loss_name} + {stft_weight} x multi-resolution STFT",
             "init": str(init) if init else None,
             "speed_perturbed": speed,
-            "decimation_inverse": bool(decimation_inverse),
             "select": select,
             "val": val,
             "wall_s": row["wall_s"],

@@ -19,7 +19,7 @@ import torch
 
 from model import checkpoint, metrics, registry
 from model.nets import PlausibleBoost
-from model.train import _interpolated, _windows, crop, patch_stride, predict
+from model.train import crop, interpolate_windows, patch_stride, predict, stream_windows
 
 FILTERS = ("cheby8", "sinc", "butter", "ellip", "bessel")
 
@@ -46,7 +46,7 @@ def main() -> None:
     idx = np.linspace(0, len(val) - 1, 400).astype(int)
     hr = val[idx].astype(np.float32)
     voiced = np.abs(hr).max(axis=1) > 1e-3  # as `validate`: silent patches have no SNR
-    windows, _ = _windows(val, idx, patch_stride(args.data), 4)
+    windows, _ = stream_windows(val, idx, patch_stride(args.data), 4)
     nets = {
         name: checkpoint.load(registry.checkpoint_path(name, None, 4))[0]
         for name in args.checkpoint
@@ -64,7 +64,7 @@ def main() -> None:
     print(f"{len(idx)} validation patches, scale 4: SNR gain over spline, dB")
     print(f"{'low-pass':<10}" + "".join(f"{c:>24}" for c in columns))
     for kind in FILTERS:
-        x = _interpolated(windows, 4, [kind] * len(idx), np.random.default_rng(0))
+        x = interpolate_windows(windows, 4, [kind] * len(idx), np.random.default_rng(0))
         spline = crop(x, hr.shape[1])
         cells = [median_ratio_db(x[voiced])]
         for _, gate in gates:

@@ -107,6 +107,28 @@ def test_prepare_and_train_tiny(tmp_path):
     with pytest.raises(ValueError, match="not preset"):
         train(data, tmp_path / "wrong", model="audiounet", init=run / "best.safetensors")
 
+    # --decimation-inverse widens the plain checkpoint: at learning rate 0 the old weights sit in
+    # the leading corner and the boost channel's input weights stay zero.
+    train(
+        data,
+        tmp_path / "widened",
+        model="tiny",
+        scale=4,
+        epochs=1,
+        batch_size=8,
+        lr=0.0,
+        steps_per_epoch=2,
+        init=run / "best.safetensors",
+        decimation_inverse=True,
+    )
+    wide, wide_meta = checkpoint.load(tmp_path / "widened" / "best.safetensors")
+    assert wide_meta["args"]["decimation_inverse"] == 4
+    first = wide.state_dict()["down.0.conv.weight"]
+    assert torch.equal(first[:, :1], source.state_dict()["down.0.conv.weight"])
+    assert not first[:, 1:].any()
+    with pytest.raises(ValueError, match="needs a U-Net"):
+        train(data, tmp_path / "dnn-wide", model="dnn", decimation_inverse=True)
+
 
 def test_snr_loss_is_the_mean_per_patch_snr():
     rng = np.random.default_rng(0)
