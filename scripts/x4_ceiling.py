@@ -102,6 +102,7 @@ def main() -> None:
             "spline": audio.spline(lowres, args.scale),
             "sinc": audio.sinc(lowres, args.scale),
             args.checkpoint: out,
+            f"{args.checkpoint} below {khz}, nothing above": below(out, cutoff),
             "least-squares polyphase": linear,
             f"least-squares below {khz}, nothing above": below(linear, cutoff),
             f"truth below {khz}, nothing above": below(hr, cutoff),
