@@ -9,7 +9,16 @@ import torch
 from model import audio, checkpoint, metrics
 from model.__main__ import main as model_main
 from model.data import prepare
-from model.train import CONTEXT, average, crop, make_batch, snr_loss, speed_perturb, train
+from model.train import (
+    CONTEXT,
+    _merit,
+    average,
+    crop,
+    make_batch,
+    snr_loss,
+    speed_perturb,
+    train,
+)
 
 
 def _voice(rate: int, seconds: float, f0: float, seed: int) -> np.ndarray:
@@ -128,6 +137,16 @@ def test_prepare_and_train_tiny(tmp_path):
     assert not first[:, 1:].any()
     with pytest.raises(ValueError, match="needs a U-Net"):
         train(data, tmp_path / "dnn-wide", model="dnn", decimation_inverse=True)
+
+
+def test_snr_selection_holds_each_scale_to_its_own_lsd_bar():
+    # LSD at 0.75 x spline's: inside the x2 bar (sinc / 1.5), outside the x4 one (sinc / 1.6).
+    val = {"model": {"snr": 21.0, "lsd": 1.5}, "spline": {"snr": 20.0, "lsd": 2.0}}
+    assert _merit(val, "snr", 2) == pytest.approx(1.0)
+    assert _merit(val, "snr", 4) < -90
+    assert _merit(val, "snr", 3) < -90  # scales without a bar get the strictest limit
+    better_lsd = {**val, "model": {"snr": 21.0, "lsd": 1.4}}
+    assert _merit(better_lsd, "snr", 4) == pytest.approx(1.0)
 
 
 def test_snr_loss_is_the_mean_per_patch_snr():
