@@ -22,9 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model import audio, cli, metrics, train  # noqa: E402
+from model.data import RATE  # noqa: E402
 from model.inference import Upsampler  # noqa: E402
-
-RATE = 16000
 
 
 def fit_polyphase(
