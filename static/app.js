@@ -81,6 +81,8 @@ function setInput(blob, filename, label) {
   if (state.inputUrl) URL.revokeObjectURL(state.inputUrl);
   state.inputUrl = URL.createObjectURL(blob);
   state.input = { blob, filename, label };
+  delete ui.inputPlayer.dataset.liveSeconds;
+  delete ui.inputPlayer.dataset.heardSeconds;
   ui.inputPlayer.src = state.inputUrl;
   ui.summary.textContent = label;
   ui.preview.hidden = false;
@@ -123,7 +125,7 @@ async function stopRecording(atLimit = false) {
   if (!recorder) return;
   state.recorder = null;
   ui.stop.disabled = true;
-  const { samples, rate } = await recorder.stop();
+  const { samples, rate, clock } = await recorder.stop();
   ui.record.disabled = false;
   ui.record.classList.remove("recording");
   ui.level.style.transform = "scaleX(1)";
@@ -140,6 +142,9 @@ async function stopRecording(atLimit = false) {
   ui.upload.value = "";
   announce(`Recorded ${duration.toFixed(1)} seconds; playing it back.`);
   setInput(encodeWav(samples, rate), "recording.wav", `Your recording: ${duration.toFixed(1)} s at ${kHz(rate)}`);
+  // The recorder's own clock beside the sample count: a dropped or doubled batch shows as a gap.
+  ui.inputPlayer.dataset.liveSeconds = clock.live.toFixed(3);
+  ui.inputPlayer.dataset.heardSeconds = clock.heard.toFixed(3);
   // Hearing it back straight away tells the person whether the microphone picked them up.
   ui.inputPlayer.play().catch(() => {});
   ui.predict.focus();

@@ -64,6 +64,7 @@ export class Recorder {
       source.connect(this.node);
       // The node's output is silence; connecting it keeps the graph pulling it in every browser.
       this.node.connect(this.context.destination);
+      this.liveAt = performance.now();
     } catch (error) {
       this.release();
       throw new RecorderError(`Recording could not start: ${error.message || error}`);
@@ -82,6 +83,7 @@ export class Recorder {
     if (this.stopping) return;
     const room = Math.round(this.maxSeconds * this.rate) - this.frames;
     const pcm = message.pcm.length > room ? message.pcm.subarray(0, room) : message.pcm;
+    if (this.heardAt === undefined) this.heardAt = performance.now() - (1000 * pcm.length) / this.rate;
     this.chunks.push(pcm);
     this.frames += pcm.length;
     let peak = 0;
@@ -94,8 +96,13 @@ export class Recorder {
     }
   }
 
-  /** Stop capturing and return {samples: Float32Array, rate}. */
+  /**
+   * Stop capturing and return {samples, rate, clock}: samples a Float32Array; clock the page's own
+   * seconds from the first audio to the stop request (`heard`) and from the live graph to the end of
+   * capture (`live`), which the recording's length lies between.
+   */
   async stop() {
+    const asked = performance.now();
     if (this.node && !this.limitReached) {
       // Collect the worklet's partial batch before the graph goes away.
       const flushed = new Promise((resolve) => {
@@ -106,6 +113,11 @@ export class Recorder {
       await flushed;
     }
     this.stopping = true;
+    // Audio heard before the stop was asked for is all here; none after the flush can be.
+    const clock = {
+      live: (performance.now() - this.liveAt) / 1000,
+      heard: (asked - (this.heardAt ?? asked)) / 1000,
+    };
     const rate = this.rate;
     this.release();
     const samples = new Float32Array(this.frames);
@@ -114,7 +126,7 @@ export class Recorder {
       samples.set(chunk, offset);
       offset += chunk.length;
     }
-    return { samples, rate };
+    return { samples, rate, clock };
   }
 
   release() {

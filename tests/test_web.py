@@ -21,6 +21,8 @@ from webapp.api import JOB_ID
 from webapp.config import load_config
 from worker.jobstore import FILE_NAMES
 
+from .waits import HANG_S
+
 # API tests that need no worker use their own Redis database, so the jobs they queue are never
 # picked up by the session's Celery worker (which listens on the fixture URL's database).
 QUIET_DB = 7
@@ -369,12 +371,12 @@ def test_polling_while_redis_is_down_is_503_not_500():
 def test_a_job_runs_to_done_and_its_files_download(redis_url, celery_worker, speech):
     app = create_app({"TESTING": True, "REDIS_URL": redis_url})
     client = app.test_client()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + HANG_S
     while client.get("/healthz").get_json()["workers"]["count"] < 1:
         assert time.monotonic() < deadline, "the worker never answered the health check's ping"
 
     job_id = post_job(client, wav_bytes(*speech)).get_json()["id"]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + HANG_S
     while (status := client.get(f"/api/jobs/{job_id}").get_json())["state"] not in (
         "done",
         "failed",

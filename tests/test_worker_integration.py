@@ -19,6 +19,8 @@ from worker.jobs import submit
 from worker.jobstore import FINISHED, JobStore
 from worker.local import wait_for_job
 
+from .waits import HANG_S
+
 pytestmark = pytest.mark.integration
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,7 +46,7 @@ def run(store, settings, data: bytes, **job) -> tuple[dict, list[dict]]:
     """Submit like the web does and poll to the end; return the final status and every snapshot."""
     job = {"filename": "speech.wav", "mode": "simulate", "scale": 4, "model": "spline", **job}
     job_id = submit(store, data, settings=settings, **job)
-    snapshots, deadline = [], time.monotonic() + 120
+    snapshots, deadline = [], time.monotonic() + HANG_S
     while not snapshots or snapshots[-1]["state"] not in FINISHED:
         assert time.monotonic() < deadline, f"job stuck: {snapshots[-1]}"
         snapshots.append(store.status(job_id))
@@ -190,7 +192,7 @@ def test_a_redelivered_finished_job_is_not_run_again(store, settings, speech_wav
     # The same message again, as Redis hands it back when a worker dies before acknowledging.
     celery_for(settings).send_task(UPSAMPLE_TASK, args=[status["id"]], task_id=status["id"])
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + HANG_S
     while celery_worker.log().count(f"[{status['id']}] succeeded") < 2:
         assert time.monotonic() < deadline, "the duplicate was never consumed"
         time.sleep(0.05)
