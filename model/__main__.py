@@ -44,12 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--speed", type=float, default=0.0, help="fraction of patches speed-perturbed by +-10%%"
     )
-    p.add_argument(
-        "--decimation-inverse",
-        action="store_true",
-        help="add scipy.decimate's low-pass divided out where plausible (nets.PlausibleBoost)",
-    )
-    p.add_argument("--boost-threshold-db", type=float, default=4.0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, required=True)
 
@@ -130,8 +124,6 @@ def main(argv: list[str] | None = None) -> int:
                 select=args.select,
                 max_minutes=args.max_minutes,
                 speed=args.speed,
-                decimation_inverse=args.decimation_inverse,
-                boost_threshold_db=args.boost_threshold_db,
                 device=args.device,
             )
         elif args.command == "evaluate":

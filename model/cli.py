@@ -25,7 +25,7 @@ def upsample(
 
     started = time.perf_counter()
     x, rate = audio.load(input)
-    # The untrained references ("spline", "decimation-inverse") take the file's rate as theirs.
+    # The untrained spline baseline takes the file's rate as its own.
     upsampler = Upsampler.load(checkpoint, input_rate=rate, scale=scale, device=device)
     if upsampler.input_rate != rate:
         raise ValueError(

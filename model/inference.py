@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import torch
 
 from model import audio, checkpoint, registry
-from model.nets import DecimationInverse, Spline
+from model.nets import Spline
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -64,15 +63,6 @@ class Upsampler:
         self.name, self.input_rate, self.scale = name, int(input_rate), int(scale)
         self.output_rate = self.input_rate * self.scale
         self.chunk, self.margin, self.fade, self.batch = chunk, margin, fade, batch
-        hop = chunk - 2 * margin - fade
-        # Nets that read the low-res samples under the spline input or take levels on a grid of
-        # samples (`alignment`) need every chunk to start on that grid.
-        grid = math.lcm(1, *(getattr(m, "alignment", 1) for m in net.modules()))
-        if (margin + fade) % grid or hop % grid:
-            raise ValueError(
-                f"chunk {chunk}, margin {margin}, fade {fade}: margin + fade and the hop"
-                f" {hop} must be multiples of {grid} for this net"
-            )
 
     @classmethod
     def load(
@@ -84,15 +74,12 @@ class Upsampler:
         device: str = "auto",
         **chunking,
     ) -> Upsampler:
-        """A shipped model by (input rate, scale), a shipped name, a checkpoint path, or one of the
-        untrained references: "spline", or "decimation-inverse" (`nets.DecimationInverse` alone).
-        """
-        references = {"spline": Spline, "decimation-inverse": lambda: DecimationInverse(scale)}
-        if checkpoint_path in references:
+        """A shipped model by (input rate, scale), a shipped name, a checkpoint path, or "spline"
+        (the untrained baseline, at any rate)."""
+        if checkpoint_path == "spline":
             rate = input_rate or registry.OUTPUT_RATE // scale
-            net = references[checkpoint_path]()
             return cls(
-                net, name=checkpoint_path, input_rate=rate, scale=scale, device=device, **chunking
+                Spline(), name="spline", input_rate=rate, scale=scale, device=device, **chunking
             )
         path = registry.checkpoint_path(checkpoint_path, input_rate, scale)
         net, meta = checkpoint.load(path)

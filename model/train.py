@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from model import audio, checkpoint, metrics, registry
 from model.data import RATE
 from model.inference import pick_device
-from model.nets import DNN, AudioTFiLMNet, AudioUNet, load_widened, parameter_count
+from model.nets import DNN, AudioTFiLMNet, AudioUNet, parameter_count
 
 # The shipped size: fast enough for >= 30x real time on a 2-core CPU (see `python -m model bench`).
 PRESETS: dict[str, tuple[type, dict]] = {
@@ -100,7 +100,7 @@ def speed_perturb(window: np.ndarray, k: int, length: int) -> np.ndarray:
 
 # Samples of stream on each side of a patch that the net sees but is not scored on, as whole-file
 # inference has chunk margins: decimate's Chebyshev rings for about 400 samples at 16 kHz after a
-# start (-80 dB), and `nets.DecimationInverse` reaches 512 samples either way.
+# start (-80 dB).
 CONTEXT = 1024
 
 
@@ -290,16 +290,10 @@ def train(
     select: str = "merit",
     max_minutes: float | None = None,
     speed: float = 0.0,
-    decimation_inverse: bool = False,
-    boost_threshold_db: float = 4.0,
     device: str = "auto",
     seed: int = 0,
 ) -> dict:
-    """Train `model` on data/ (from `prepare`), resuming from out/state.pt when it exists.
-
-    `decimation_inverse` gives a U-Net preset the second input of `nets.DecimationInverse`; with
-    `init` a checkpoint of the plain preset, the new weights start at zero (`nets.load_widened`).
-    """
+    """Train `model` on data/ (from `prepare`), resuming from out/state.pt when it exists."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
     if select not in SELECTIONS:
@@ -311,21 +305,16 @@ def train(
     val_hr = np.load(data / "val_hr.npy", mmap_mode="r")
     stride = patch_stride(data)
     cls, args = PRESETS[model]
-    if decimation_inverse:
-        if not issubclass(cls, AudioUNet):
-            raise ValueError(f"--decimation-inverse needs a U-Net preset, not {model!r}")
-        args = {**args, "decimation_inverse": scale, "boost_threshold_db": boost_threshold_db}
     torch.manual_seed(seed)
     net = cls(**args).to(dev)
     if init is not None and not (out / "state.pt").exists():
-        # Fine-tuning: start from a trained checkpoint of the same preset (a path or shipped name),
-        # or of the plain preset when this run adds the decimation-inverse input.
+        # Fine-tuning: start from a trained checkpoint of the same preset (a path or shipped name).
         source, meta = checkpoint.load(registry.checkpoint_path(init, None, scale), dev)
-        if meta["class"] != cls.__name__ or meta["args"] not in (args, PRESETS[model][1]):
+        if meta["class"] != cls.__name__ or meta["args"] != args:
             raise ValueError(
                 f"--init {init}: {meta['class']}{meta['args']} is not preset {model!r}"
             )
-        load_widened(net, source.state_dict())
+        net.load_state_dict(source.state_dict())
         print(f"initialised from {init}", flush=True)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps_per_epoch = steps_per_epoch or max(1, len(train_hr) // batch_size)

@@ -106,23 +106,3 @@ def test_cuda_refused_clearly_without_gpu():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="CUDA"):
         Upsampler.load("spline", scale=4, device="cuda")
-
-
-def test_decimation_inverse_net_chunked_equals_whole_signal():
-    # The boost reads every 4th input sample as the low-res signal and takes levels every 128
-    # samples: a chunk that started off that grid would see other values than the whole signal.
-    torch.manual_seed(0)
-    net = AudioUNet(depth=3, base_filters=8, max_filters=32, max_kernel=17, decimation_inverse=4)
-    torch.nn.init.normal_(net.final.weight, std=0.05)
-    torch.nn.init.normal_(net.down[0].conv.weight, std=0.05)  # let the boost channel in
-    up = Upsampler(net, name="t", input_rate=4000, scale=4, device="cpu", chunk=8192)
-    lr = audio.lowres(audio.resample(_speechlike(3.0, 4000), 4000, 16000), 4)
-    chunked = up(lr[None])[0]
-    with torch.no_grad():
-        whole = net.eval()(torch.from_numpy(audio.spline(lr, 4))[None, None])[0, 0].numpy()
-        boost = net.inverse(torch.from_numpy(audio.spline(lr, 4))[None, None])[0, 0].numpy()
-    edge = 2048
-    assert np.abs(boost[edge:-edge]).max() > 5e-3  # the test signal does get a boost
-    assert np.max(np.abs(chunked[edge:-edge] - whole[edge:-edge])) < 1e-3
-    with pytest.raises(ValueError, match="multiples of 128"):
-        Upsampler(net, name="t", input_rate=4000, scale=4, device="cpu", chunk=8192, margin=1020)

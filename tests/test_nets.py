@@ -1,19 +1,15 @@
 """model.nets: shapes for every net at several depths and odd lengths; checkpoints round trip."""
 
-import numpy as np
 import pytest
 import torch
 
-from model import audio, checkpoint, metrics
+from model import checkpoint
 from model.nets import (
     DNN,
     AudioTFiLMNet,
     AudioUNet,
-    DecimationInverse,
-    PlausibleBoost,
     Spline,
     SubPixel1d,
-    load_widened,
     parameter_count,
 )
 
@@ -107,65 +103,3 @@ def test_checkpoint_with_unknown_class_is_refused(tmp_path):
     save_file({"w": torch.zeros(1)}, str(path), metadata={"class": "os.system", "args": "{}"})
     with pytest.raises(ValueError, match="unknown architecture"):
         checkpoint.load(path)
-
-
-def test_decimation_inverse_restores_the_attenuated_top_of_the_band():
-    # Tones at 1.0 and 1.85 kHz: decimate's Chebyshev takes about 26 dB off the upper one, which
-    # spline cannot give back; dividing the known response out brings it back almost exactly.
-    t = np.arange(32768) / 16000
-    hr = 0.5 * np.sin(2 * np.pi * 1000 * t) + 0.3 * np.sin(2 * np.pi * 1850 * t + 1)
-    lowres = audio.lowres(hr, 4, "cheby8")
-    spline = audio.spline(lowres, 4)
-    restored = DecimationInverse(4)(torch.from_numpy(spline[None, None]))[0, 0].numpy()
-    inner = slice(2048, -2048)  # away from the edges, where decimate's own filter starts up
-    assert metrics.snr(hr[inner], spline[inner]) < 10
-    assert metrics.snr(hr[inner], restored[inner]) > 30
-
-
-def test_decimation_inverse_keeps_length_for_any_input():
-    layer = DecimationInverse(4)
-    for length in (4, 1001, 8192):
-        assert layer(torch.randn(2, 1, length)).shape == (2, 1, length)
-
-
-def test_widened_net_starts_with_the_plain_nets_output_plus_the_boost():
-    kwargs = dict(SMALL, depth=2, tfilm_block=32)
-    plain = AudioTFiLMNet(**kwargs).eval()
-    with torch.no_grad():
-        for p in plain.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    wide = AudioTFiLMNet(**kwargs, decimation_inverse=4).eval()
-    load_widened(wide, plain.state_dict())
-    x = torch.from_numpy(audio.spline(audio.lowres(np.random.randn(4096), 4), 4))[None, None]
-    with torch.no_grad():
-        assert torch.allclose(wide(x), plain(x) + wide.inverse(x), atol=1e-6)
-    with pytest.raises(ValueError, match="does not fit"):
-        load_widened(plain, wide.state_dict())
-
-
-def test_boost_passes_on_decimated_speech_and_is_held_back_elsewhere():
-    # A harmonic voice: through decimate, the boost restores its top band; through a polyphase
-    # sinc low-pass (nothing attenuated below 0.95 of the Nyquist), the same boost would add
-    # tens of dB of false top band, and the gate must hold it back.
-    t = np.arange(32768) / 16000
-    hr = sum(np.sin(2 * np.pi * 125 * k * t + k) / k for k in range(1, 17))
-    boost = PlausibleBoost(4)
-    scores = {}
-    for kind in ("cheby8", "sinc"):
-        x = audio.spline(audio.lowres(hr, 4, kind), 4)
-        with torch.no_grad():
-            y = x + boost(torch.from_numpy(x)[None, None])[0, 0].numpy()
-        inner = slice(2048, -2048)
-        scores[kind] = metrics.snr(hr[inner], y[inner]) - metrics.snr(hr[inner], x[inner])
-    assert scores["cheby8"] > 3
-    assert scores["sinc"] > -0.5
-
-
-def test_boost_judged_per_input_scales_the_whole_boost_by_one_weight():
-    x = torch.from_numpy(audio.spline(audio.lowres(np.random.randn(2, 8192), 4), 4))[:, None]
-    whole = PlausibleBoost(4, block=None)
-    with torch.no_grad():
-        boost = whole.inverse(x) - x
-        weight = whole(x) / boost
-    assert weight.shape == (2, 1, 8192)
-    assert torch.allclose(weight, weight[..., :1].expand_as(weight), atol=1e-4)

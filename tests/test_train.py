@@ -116,28 +116,6 @@ def test_prepare_and_train_tiny(tmp_path):
     with pytest.raises(ValueError, match="not preset"):
         train(data, tmp_path / "wrong", model="audiounet", init=run / "best.safetensors")
 
-    # --decimation-inverse widens the plain checkpoint: at learning rate 0 the old weights sit in
-    # the leading corner and the boost channel's input weights stay zero.
-    train(
-        data,
-        tmp_path / "widened",
-        model="tiny",
-        scale=4,
-        epochs=1,
-        batch_size=8,
-        lr=0.0,
-        steps_per_epoch=2,
-        init=run / "best.safetensors",
-        decimation_inverse=True,
-    )
-    wide, wide_meta = checkpoint.load(tmp_path / "widened" / "best.safetensors")
-    assert wide_meta["args"]["decimation_inverse"] == 4
-    first = wide.state_dict()["down.0.conv.weight"]
-    assert torch.equal(first[:, :1], source.state_dict()["down.0.conv.weight"])
-    assert not first[:, 1:].any()
-    with pytest.raises(ValueError, match="needs a U-Net"):
-        train(data, tmp_path / "dnn-wide", model="dnn", decimation_inverse=True)
-
 
 def test_snr_selection_holds_each_scale_to_its_own_lsd_bar():
     # LSD at 0.75 x spline's: inside the x2 bar (sinc / 1.5), outside the x4 one (sinc / 1.6).
