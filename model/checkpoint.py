@@ -54,6 +54,20 @@ def save(
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
 
 
+def save_like(path: str | Path, net: nn.Module, meta: dict, training: dict) -> None:
+    """Write `net` (fp16) with the constructor arguments and rates of `meta` (from `load` or
+    `read_metadata`) and the given training record: re-marking, shipping and averaging runs."""
+    save(
+        path,
+        net,
+        init_args=meta["args"],
+        input_rate=meta["input_rate"],
+        scale=meta["scale"],
+        training=training,
+        half=True,
+    )
+
+
 def read_metadata(path: str | Path) -> dict:
     """The metadata of a checkpoint, decoded, read from the header without loading weights."""
     meta = read_header(path)

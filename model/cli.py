@@ -97,10 +97,7 @@ def evaluate(
             audio.save(out / f"{path.stem}.hr.wav", hr, upsampler.output_rate)
             audio.save(out / f"{path.stem}.lr.wav", lr, upsampler.input_rate)
             audio.save(out / f"{path.stem}.sr.wav", outputs[upsampler.name], upsampler.output_rate)
-    table = {
-        name: {k: float(np.mean([s[k] for s in rows])) for k in ("snr", "lsd", "lsd_hf")}
-        for name, rows in scores.items()
-    }
+    table = {name: metrics.mean_scores(rows) for name, rows in scores.items()}
     result = {
         "checkpoint": upsampler.name,
         "scale": scale,
@@ -146,39 +143,59 @@ def ship(run: Path, name: str, *, default: bool = False) -> dict:
             same_pair = (entry["input_rate"], entry["scale"]) == (meta["input_rate"], meta["scale"])
             if entry["path"] and entry["default"] and same_pair and entry["name"] != name:
                 other, other_meta = checkpoint.load(entry["path"])
-                checkpoint.save(
-                    entry["path"],
-                    other,
-                    init_args=other_meta["args"],
-                    input_rate=other_meta["input_rate"],
-                    scale=other_meta["scale"],
-                    training={**other_meta["training"], "default": False},
-                    half=True,
-                )
+                unmarked = {**other_meta["training"], "default": False}
+                checkpoint.save_like(entry["path"], other, other_meta, unmarked)
     dest = registry.CHECKPOINT_DIR / f"{name}.safetensors"
-    checkpoint.save(
-        dest,
-        net,
-        init_args=meta["args"],
-        input_rate=meta["input_rate"],
-        scale=meta["scale"],
-        training=training,
-        half=True,
-    )
+    checkpoint.save_like(dest, net, meta, training)
     return {"path": str(dest), "bytes": dest.stat().st_size, "default": default}
 
 
-def bench(device: str = "auto", seconds: float = 300, scale: int | None = None) -> dict:
-    """x real time of each shipped model on `seconds` of synthetic speech-like low-res audio.
+def speechlike(seconds: float, rate: int) -> np.ndarray:
+    """Harmonic bursts with a syllable-rate envelope: a cheap stand-in with speech-like structure,
+    float32 [1 x T]."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    x = sum(
+        np.sin(2 * np.pi * f0 * t * (1 + 0.05 * np.sin(t))) / k
+        for k, f0 in enumerate((140, 280, 420, 560), 1)
+    )
+    x = 0.2 * x * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(len(t))
+    return x.astype(np.float32)[None]
 
-    Two figures per model: the net alone (model already loaded) and the whole
-    `python -m model upsample` command as a user runs it (process start-up, torch import,
-    loading, decoding and writing included).
-    """
-    import os
+
+def time_net(upsampler, x: np.ndarray) -> float:
+    """Wall seconds of one pass of the loaded model over `x`, after a one-second warm-up."""
+    import torch
+
+    upsampler(x[:, : upsampler.input_rate])  # warm-up: allocator, kernels
+    started = time.perf_counter()
+    upsampler(x)
+    if upsampler.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def time_cli(checkpoint: str, x: np.ndarray, rate: int, scale: int, device: str) -> float:
+    """Wall seconds of `python -m model upsample` on `x` as a user runs it: process start-up,
+    torch import, loading, decoding and writing included."""
     import subprocess
     import sys
     import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
+        audio.save(src, x, rate)
+        command = [sys.executable, "-m", "model", "upsample", str(src), str(dst)]
+        command += ["--scale", str(scale), "--checkpoint", checkpoint, "--device", device]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+
+def bench(device: str = "auto", seconds: float = 300, scale: int | None = None) -> dict:
+    """x real time of each shipped model on `seconds` of synthetic speech-like low-res audio: the
+    net alone (model already loaded) and the whole `python -m model upsample` command."""
+    import sys
 
     import torch
 
@@ -191,59 +208,23 @@ def bench(device: str = "auto", seconds: float = 300, scale: int | None = None) 
         "seconds": seconds,
         "models": [],
     }
-    rng = np.random.default_rng(0)
     for entry in registry.available_models():
         if scale is not None and entry["scale"] != scale:
             continue
-        upsampler = Upsampler.load(entry["path"] or "spline", scale=entry["scale"], device=device)
-        rate = upsampler.input_rate
-        t = np.arange(int(seconds * rate)) / rate
-        # Harmonic bursts with a syllable-rate envelope: cheap stand-in with speech-like structure.
-        x = sum(
-            np.sin(2 * np.pi * f0 * t * (1 + 0.05 * np.sin(t))) / k
-            for k, f0 in enumerate((140, 280, 420, 560), 1)
-        )
-        x = 0.2 * x * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(len(t))
-        x = x.astype(np.float32)[None]
-        upsampler(x[:, :rate])  # warm-up: allocator, kernels
-        started = time.perf_counter()
-        upsampler(x)
-        if upsampler.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        net_wall = time.perf_counter() - started
+        checkpoint = entry["path"] or "spline"
+        upsampler = Upsampler.load(checkpoint, scale=entry["scale"], device=device)
+        x = speechlike(seconds, upsampler.input_rate)
+        cli_wall = time_cli(checkpoint, x, upsampler.input_rate, entry["scale"], device)
         row = {
             "name": entry["name"],
             "arch": entry["arch"],
-            "input_rate": rate,
+            "input_rate": upsampler.input_rate,
             "scale": entry["scale"],
             "device": upsampler.device,
-            "net_realtime_factor": round(seconds / net_wall, 1),
+            "net_realtime_factor": round(seconds / time_net(upsampler, x), 1),
+            "cli_realtime_factor": round(seconds / cli_wall, 1),
+            "cli_wall_s": round(cli_wall, 2),
         }
-        with tempfile.TemporaryDirectory() as tmp:
-            src, dst = os.path.join(tmp, "in.wav"), os.path.join(tmp, "out.wav")
-            audio.save(src, x, rate)
-            started = time.perf_counter()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "model",
-                    "upsample",
-                    src,
-                    dst,
-                    "--scale",
-                    str(entry["scale"]),
-                    "--checkpoint",
-                    entry["path"] or "spline",
-                    "--device",
-                    device,
-                ],
-                check=True,
-                capture_output=True,
-            )
-            cli_wall = time.perf_counter() - started
-        row["cli_realtime_factor"] = round(seconds / cli_wall, 1)
-        row["cli_wall_s"] = round(cli_wall, 2)
         results["models"].append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     return results

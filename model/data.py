@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from model import audio
+from model.registry import OUTPUT_RATE
 
-RATE = 16000
 DEBIAN_PACKAGES = ("ktuberling-data", "klettres-data", "hedgewars-data")
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 SCALES = (2, 4)
@@ -87,11 +87,11 @@ def load_clip(path: Path) -> np.ndarray | None:
         x, rate = audio.load(path)
     except audio.AudioError:
         return None
-    x = audio.resample(audio.to_mono(x), rate, RATE)
+    x = audio.resample(audio.to_mono(x), rate, OUTPUT_RATE)
     x = audio.trim_silence(x)
-    if len(x) < RATE // 4 or np.max(np.abs(x)) < 1e-3:
+    if len(x) < OUTPUT_RATE // 4 or np.max(np.abs(x)) < 1e-3:
         return None
-    fade = RATE // 100
+    fade = OUTPUT_RATE // 100
     ramp = np.linspace(0, 1, fade, dtype=np.float32)
     x[:fade] *= ramp
     x[-fade:] *= ramp[::-1]
@@ -135,7 +135,7 @@ def prepare(
         val_names = names[-1:] if len(names) > 1 else []
     manifest: dict = {
         "corpus": corpus,
-        "rate": RATE,
+        "rate": OUTPUT_RATE,
         "patch": patch,
         "stride": stride,
         "splits": {},
@@ -150,12 +150,12 @@ def prepare(
                 continue
             clips = [c for _, c in pairs]
             files += len(clips)
-            seconds += sum(len(c) for c in clips) / RATE
+            seconds += sum(len(c) for c in clips) / OUTPUT_RATE
             patches.append(cut_patches(np.concatenate(clips), patch, stride))
             if split == "val":
                 (out / "val_wavs" / group).mkdir(parents=True, exist_ok=True)
                 for path, clip in pairs:
-                    audio.save(out / "val_wavs" / group / f"{path.stem}.wav", clip, RATE)
+                    audio.save(out / "val_wavs" / group / f"{path.stem}.wav", clip, OUTPUT_RATE)
             print(f"{split}: {group}: {len(clips)} clips", flush=True)
         hr = np.concatenate(patches) if patches else np.zeros((0, patch), np.float32)
         _write_memmap(out / f"{split}_hr.npy", hr)

@@ -63,3 +63,8 @@ def lsd_hf(ref: np.ndarray, est: np.ndarray, scale: int) -> float:
 def score(ref: np.ndarray, est: np.ndarray, scale: int) -> dict[str, float]:
     """{"snr", "lsd", "lsd_hf"} of one estimate against its reference."""
     return {"snr": snr(ref, est), "lsd": lsd(ref, est), "lsd_hf": lsd_hf(ref, est, scale)}
+
+
+def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each score over files (or patches): one row of a validation table."""
+    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]} if rows else {}

@@ -1,4 +1,4 @@
-"""Training smoke run: prepare a folder corpus, train a tiny net one epoch, loss goes down, resume."""
+"""Training: prepare a folder corpus, train a tiny net, resume, average, fine-tune; batches and losses."""
 
 import csv
 
@@ -8,17 +8,10 @@ import torch
 
 from model import audio, checkpoint, metrics
 from model.__main__ import main as model_main
+from model.batches import CONTEXT, crop, make_batch, speed_perturb
 from model.data import prepare
-from model.train import (
-    CONTEXT,
-    _merit,
-    average,
-    crop,
-    make_batch,
-    snr_loss,
-    speed_perturb,
-    train,
-)
+from model.losses import snr_loss
+from model.train import average, epoch_merit, train
 
 
 def _voice(rate: int, seconds: float, f0: float, seed: int) -> np.ndarray:
@@ -31,78 +24,118 @@ def _voice(rate: int, seconds: float, f0: float, seed: int) -> np.ndarray:
     return (0.2 * x * env + 0.002 * rng.standard_normal(len(t))).astype(np.float32)
 
 
-def test_prepare_and_train_tiny(tmp_path):
-    corpus = tmp_path / "corpus"
+TINY = dict(model="tiny", scale=4, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Four 'speakers' of two short clips each at 22.05 kHz."""
+    root = tmp_path_factory.mktemp("corpus")
     for speaker, f0 in (("spk1", 110), ("spk2", 140), ("spk3", 190), ("spk4", 230)):
-        (corpus / speaker).mkdir(parents=True)
+        (root / speaker).mkdir()
         for i in range(2):
-            audio.save(corpus / speaker / f"{i}.wav", _voice(22050, 1.5, f0 + 7 * i, i), 22050)
-    data = tmp_path / "data"
-    manifest = prepare(str(corpus), data, patch=2048, stride=1024, val_fraction=0.25)
+            audio.save(root / speaker / f"{i}.wav", _voice(22050, 1.5, f0 + 7 * i, i), 22050)
+    return root
+
+
+@pytest.fixture(scope="module")
+def prepared(corpus, tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    return data, prepare(str(corpus), data, patch=2048, stride=1024, val_fraction=0.25)
+
+
+@pytest.fixture(scope="module")
+def data(prepared):
+    return prepared[0]
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    """A tiny net trained for one epoch of 40 steps: (run folder, train's result)."""
+    run = tmp_path_factory.mktemp("runs") / "run"
+    return run, train(data, run, epochs=1, lr=3e-3, steps_per_epoch=40, **TINY)
+
+
+@pytest.fixture(scope="module")
+def resumed(data, trained):
+    """The same run asked for a second epoch of 5 steps: it resumes, then holds two epochs."""
+    run, _ = trained
+    return run, train(data, run, epochs=2, lr=3e-3, steps_per_epoch=5, **TINY)
+
+
+def test_prepare_splits_by_voice(prepared):
+    data, manifest = prepared
     train_groups = set(manifest["splits"]["train"]["groups"])
     val_groups = set(manifest["splits"]["val"]["groups"])
     assert val_groups and train_groups and not (train_groups & val_groups)
     assert (data / "val_wavs").is_dir()
 
-    run = tmp_path / "run"
-    result = train(
-        data, run, model="tiny", scale=4, epochs=1, batch_size=8, lr=3e-3, steps_per_epoch=40
-    )
+
+def test_training_lowers_the_loss_and_keeps_a_checkpoint_log_and_curves(trained):
+    run, result = trained
     losses = result["step_losses"]
     assert len(losses) == 40
     assert np.mean(losses[-8:]) < 0.8 * np.mean(losses[:8])
-    net, meta = checkpoint.load(run / "best.safetensors")
+    _, meta = checkpoint.load(run / "best.safetensors")
     assert meta["scale"] == 4 and meta["input_rate"] == 4000
     assert (run / "curves.png").stat().st_size > 0
     rows = list(csv.DictReader(open(run / "log.csv")))
-    assert len(rows) == 1 and float(rows[0]["val_lsd"]) > 0
+    assert float(rows[0]["val_lsd"]) > 0
 
-    # A second call with more epochs resumes after the first instead of starting over.
-    again = train(
-        data, run, model="tiny", scale=4, epochs=2, batch_size=8, lr=3e-3, steps_per_epoch=5
-    )
+
+def test_a_second_call_resumes_instead_of_starting_over(resumed):
+    run, again = resumed
     assert len(again["step_losses"]) == 5
     assert len(list(csv.DictReader(open(run / "log.csv")))) == 2
-
-    # Every epoch's weights are kept, and `average` writes their mean as a validated checkpoint.
     kept = sorted(p.name for p in (run / "epochs").iterdir())
     assert kept == ["001.safetensors", "002.safetensors"]
+
+
+def test_average_is_the_mean_of_the_kept_epochs(data, resumed, tmp_path):
+    run, _ = resumed
     averaged = average(run, tmp_path / "avg", data=data, first=1)
     assert averaged["epochs"] == [1, 2] and averaged["val"]["model"]["snr"] > -100
     mean_net, mean_meta = checkpoint.load(tmp_path / "avg" / "best.safetensors")
     assert mean_meta["training"]["averaged_epochs"] == [1, 2]
+    assert mean_meta["training"]["epoch"] == 2  # the record is the last averaged epoch's
     one, _ = checkpoint.load(run / "epochs" / "001.safetensors")
     two, _ = checkpoint.load(run / "epochs" / "002.safetensors")
-    assert mean_meta["training"]["epoch"] == 2  # the record is the last averaged epoch's
     for name, weight in mean_net.state_dict().items():
         expected = (one.state_dict()[name] + two.state_dict()[name]) / 2
         assert torch.allclose(weight, expected, atol=2e-3, rtol=2e-3), name  # fp16 storage
     # The two epochs differ, so the mean is neither of them.
     assert any(not torch.equal(v, two.state_dict()[k]) for k, v in one.state_dict().items())
+
+
+def test_average_refuses_runs_without_those_epochs(data, resumed, tmp_path):
+    run, _ = resumed
     with pytest.raises(ValueError, match="no epoch files"):
         average(run, tmp_path / "none", data=data, first=5)
     with pytest.raises(ValueError, match="no epoch files"):
         average(tmp_path / "not-a-run", tmp_path / "none", data=data, first=1)
-    # The command line: the same through `python -m model average`, errors as a message and exit 2.
-    args = ["average", str(run), "--first", "2", "--data", str(data), "--out"]
-    assert model_main([*args, str(tmp_path / "avg2")]) == 0
-    assert (tmp_path / "avg2" / "best.safetensors").exists()
-    assert model_main([*args[:3], "9", *args[4:], str(tmp_path / "avg3")]) == 2
 
-    # Fine-tuning with the per-patch SNR loss starts from that checkpoint and records where from.
-    # At learning rate 0 the kept weights must be exactly the ones it started from.
+
+def test_average_on_the_command_line_with_errors_as_exit_2(data, resumed, tmp_path):
+    run, _ = resumed
+    args = ["average", str(run), "--data", str(data), "--out"]
+    assert model_main([*args, str(tmp_path / "avg2"), "--first", "2"]) == 0
+    assert (tmp_path / "avg2" / "best.safetensors").exists()
+    assert model_main([*args, str(tmp_path / "avg3"), "--first", "9"]) == 2
+
+
+def test_fine_tuning_starts_from_the_checkpoint_and_records_it(data, trained, tmp_path):
+    # With the per-patch SNR loss at learning rate 0 the kept weights are exactly the start's.
+    run, _ = trained
     tuned = train(
         data,
         tmp_path / "tuned",
-        model="tiny",
-        scale=4,
+        **TINY,
         epochs=1,
-        batch_size=8,
         lr=0.0,
         steps_per_epoch=3,
         loss="snr",
         stft_weight=0.0,
-        init=run / "best.safetensors",
+        init=str(run / "best.safetensors"),
         select="snr",
         speed=0.5,
     )
@@ -113,18 +146,31 @@ def test_prepare_and_train_tiny(tmp_path):
     source, _ = checkpoint.load(run / "best.safetensors")
     for name, weight in source.state_dict().items():
         assert torch.equal(weight, tuned_net.state_dict()[name]), name
+
+
+def test_fine_tuning_from_another_preset_is_refused(data, trained, tmp_path):
+    run, _ = trained
     with pytest.raises(ValueError, match="not preset"):
-        train(data, tmp_path / "wrong", model="audiounet", init=run / "best.safetensors")
+        train(data, tmp_path / "wrong", model="audiounet", init=str(run / "best.safetensors"))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("model", "wavenet"), ("loss", "l1"), ("select", "best")]
+)
+def test_unknown_choices_are_refused_before_any_work(data, tmp_path, option, value):
+    with pytest.raises(ValueError, match=f"unknown {option}"):
+        train(data, tmp_path / "never", **{**TINY, option: value})
+    assert not (tmp_path / "never").exists()
 
 
 def test_snr_selection_holds_each_scale_to_its_own_lsd_bar():
     # LSD at 0.75 x spline's: inside the x2 bar (sinc / 1.5), outside the x4 one (sinc / 1.6).
     val = {"model": {"snr": 21.0, "lsd": 1.5}, "spline": {"snr": 20.0, "lsd": 2.0}}
-    assert _merit(val, "snr", 2) == pytest.approx(1.0)
-    assert _merit(val, "snr", 4) < -90
-    assert _merit(val, "snr", 3) < -90  # scales without a bar get the strictest limit
+    assert epoch_merit(val, "snr", 2) == pytest.approx(1.0)
+    assert epoch_merit(val, "snr", 4) < -90
+    assert epoch_merit(val, "snr", 3) < -90  # scales without a bar get the strictest limit
     better_lsd = {**val, "model": {"snr": 21.0, "lsd": 1.4}}
-    assert _merit(better_lsd, "snr", 4) == pytest.approx(1.0)
+    assert epoch_merit(better_lsd, "snr", 4) == pytest.approx(1.0)
 
 
 def test_snr_loss_is_the_mean_per_patch_snr():

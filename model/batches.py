@@ -1,0 +1,130 @@
+"""Training and validation batches: high-res patches in their stream, low-passed, decimated and
+spline-interpolated, with level, polarity, filter and speed augmentation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model import audio
+
+# Speed perturbation (Ko et al. 2015) resamples by 20/k: k in 18..22 moves pitch and formants by
+# up to +-10 %, so a voice in the training set also stands in for nearby, unheard voices.
+SPEED_DENOMINATORS = (18, 19, 21, 22)
+
+# Samples of stream on each side of a patch that the net sees but is not scored on, as whole-file
+# inference has chunk margins: decimate's Chebyshev rings for about 400 samples at 16 kHz after a
+# start (-80 dB).
+CONTEXT = 1024
+
+
+def patch_stride(data: Path) -> int | None:
+    """The hop between consecutive patches in data/ (from its manifest), None when unknown."""
+    manifest = Path(data) / "manifest.json"
+    return json.loads(manifest.read_text()).get("stride") if manifest.exists() else None
+
+
+def speed_perturb(window: np.ndarray, k: int, length: int) -> np.ndarray:
+    """`window` resampled by 20/k and played at the same rate: its first `length` samples.
+
+    k > 20 shortens the stream (faster, higher voice), k < 20 stretches it. `window` must hold at
+    least length * k / 20 samples.
+    """
+    from scipy import signal  # heavy import; only training pays for it
+
+    need = -(-length * k // 20) + 64  # a margin so the polyphase filter's tail is not cut
+    y = signal.resample_poly(window[:need].astype(np.float64), 20, k)
+    return y[:length].astype(np.float32)
+
+
+def stream_windows(hr: np.ndarray, idx, stride: int | None, scale: int) -> tuple[np.ndarray, int]:
+    """Each patch with `lead` samples of the stream before and after it: (float32 [B x T + 2 lead],
+    lead). Patches are cut every `stride` samples; where there is no neighbour (the ends of the
+    array, or no `stride`), the patch is mirrored instead.
+    """
+    length = hr.shape[1]
+    lead = min(CONTEXT, stride or CONTEXT, length // 2) // scale * scale  # whole low-res samples
+    rows = []
+    for i in idx:
+        row = hr[i].astype(np.float32)
+        if stride and 0 < i < len(hr) - 1:
+            left = hr[i - 1][stride - lead : stride]
+            right = hr[i + 1][length - stride :][:lead]
+            rows.append(np.concatenate([left, row, right]).astype(np.float32))
+        else:
+            rows.append(np.pad(row, lead, mode="reflect"))
+    return np.stack(rows), lead
+
+
+def interpolate_windows(windows: np.ndarray, scale: int, filters, rng) -> np.ndarray:
+    """Spline interpolation of each window's low-res version (`filters[i]` low-passes row i)."""
+    return np.stack(
+        [
+            audio.spline(audio.lowres(w, scale, kind, rng), scale)
+            for w, kind in zip(windows, filters, strict=True)
+        ]
+    ).astype(np.float32)
+
+
+def _speed_perturbed(windows, hr, idx, lead, stride, speed, rng) -> np.ndarray:
+    """Replace a `speed` fraction of the windows by speed-perturbed replays (mirrored context).
+
+    Patch i followed by the tail of patch i + 1 is the longer stretch that a faster replay needs;
+    at the end of a voice it joins the next one: rare, and still speech.
+    """
+    length = hr.shape[1]
+    overlap = length - (stride or length // 2)
+    for row, i in enumerate(idx):
+        if rng.random() >= speed or i + 1 == len(hr):  # the last patch has no stream after it
+            continue
+        stream = np.concatenate([hr[i], hr[i + 1][overlap:]])
+        replay = speed_perturb(stream, int(rng.choice(SPEED_DENOMINATORS)), length)
+        windows[row] = np.pad(replay, lead, mode="reflect")
+    return windows
+
+
+def _random_level(windows, lead, length, rng) -> np.ndarray:
+    """Levels differ wildly between corpora and microphones; the model should not care."""
+    batch = len(windows)
+    peak = np.abs(windows[:, lead : lead + length]).max(axis=1, keepdims=True) + 1e-6
+    gain = rng.uniform(0.05, 0.95, (batch, 1)).astype(np.float32) / peak
+    return windows * np.where(rng.random((batch, 1)) < 0.5, -gain, gain)
+
+
+def make_batch(
+    hr: np.ndarray,
+    scale: int,
+    rng: np.random.Generator,
+    batch: int,
+    augment: bool,
+    speed: float = 0.0,
+    stride: int | None = None,
+):
+    """(spline-interpolated low-res Tensor[B x 1 x T + 2 lead], high-res Tensor[B x 1 x T]).
+
+    The input holds `lead` samples of stream (CONTEXT, or the patch mirrored) on either side of
+    the target patch; train on the middle T of the output (`crop`). Patches are cut every `stride`
+    samples. `speed` is the fraction of patches that get speed perturbation.
+    """
+    idx = np.sort(rng.integers(0, len(hr), batch))
+    windows, lead = stream_windows(hr, idx, stride, scale)
+    length = hr.shape[1]
+    if speed > 0:
+        windows = _speed_perturbed(windows, hr, idx, lead, stride, speed, rng)
+    if augment:
+        windows = _random_level(windows, lead, length, rng)
+    # Half the batch with the paper's filter, half with random filters, so the model meets the
+    # benchmark's low-pass and real-world ones alike.
+    filters = ["cheby8" if i % 2 == 0 else "random" for i in range(batch)]
+    inputs = interpolate_windows(windows, scale, filters, rng)
+    target = np.ascontiguousarray(windows[:, lead : lead + length])
+    return torch.from_numpy(inputs[:, None]), torch.from_numpy(target[:, None])
+
+
+def crop(y, length: int):
+    """The middle `length` samples along the last axis (a net's output on a `make_batch` input)."""
+    lead = (y.shape[-1] - length) // 2
+    return y[..., lead : lead + length]
