@@ -8,11 +8,9 @@ import json
 import re
 import time
 from typing import NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pytest
-import redis
 import soundfile as sf
 
 from model import audio
@@ -23,14 +21,11 @@ from worker.jobstore import FILE_NAMES
 
 from .waits import HANG_S
 
-# API tests that need no worker use their own Redis database, so the jobs they queue are never
-# picked up by the session's Celery worker (which listens on the fixture URL's database).
-QUIET_DB = 7
 
-
-def quiet_url(redis_url: str) -> str:
-    parts = urlsplit(redis_url)
-    return urlunsplit(parts._replace(path=f"/{QUIET_DB}"))
+@pytest.fixture
+def database_name():
+    """API tests that need no worker queue on a database no worker listens on."""
+    return "web"
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +40,19 @@ def wav_bytes(x: np.ndarray, rate: int) -> bytes:
 
 
 @pytest.fixture
-def make_app(redis_url):
-    """Build an app on the quiet database; keyword overrides go to the worker settings."""
+def make_app(database):
+    """Build an app on the web database; keyword overrides go to the worker settings."""
 
     def build(config: dict | None = None, **settings):
-        app = create_app({"TESTING": True, "REDIS_URL": quiet_url(redis_url), **(config or {})})
-        if settings:
-            app.config["WORKER_SETTINGS"] = dataclasses.replace(
-                app.config["WORKER_SETTINGS"], **settings
-            )
-        return app
+        return create_app(
+            {
+                "TESTING": True,
+                "REDIS_URL": database.url,
+                "WORKER_SETTINGS": dataclasses.replace(database.settings, **settings),
+                **(config or {}),
+            }
+        )
 
-    redis.Redis.from_url(quiet_url(redis_url)).flushdb()
     return build
 
 
@@ -71,10 +67,6 @@ def post_job(client, data: bytes | None, **fields):
     if data is not None:
         form["audio"] = (io.BytesIO(data), "speech.wav")
     return client.post("/api/jobs", data=form, content_type="multipart/form-data")
-
-
-def stored_keys(redis_url: str) -> int:
-    return redis.Redis.from_url(quiet_url(redis_url)).dbsize()
 
 
 # ---------------------------------------------------------------- the page
@@ -216,17 +208,17 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("case", REFUSALS.values(), ids=REFUSALS.keys())
-def test_refusals_are_json_and_queue_nothing(make_app, redis_url, speech, case):
+def test_refusals_are_json_and_queue_nothing(make_app, database, speech, case):
     data = wav_bytes(*speech) if case.data is SPEECH else case.data
     client = make_app(case.config, **case.settings).test_client()
-    before = stored_keys(redis_url)
+    before = database.client.dbsize()
 
     response = post_job(client, data, **case.fields)
 
     assert response.status_code == case.code
     assert response.is_json, response.data[:200]
     assert case.words in response.get_json()["error"]
-    assert stored_keys(redis_url) == before
+    assert database.client.dbsize() == before
 
 
 def test_stereo_and_other_rates_are_accepted(client):
@@ -317,6 +309,7 @@ def test_limits_come_from_the_environment(monkeypatch):
     app = create_app()
     assert app.config["MAX_CONTENT_LENGTH"] > 1_000_000
     assert app.config["REDIS_URL"] == "redis://127.0.0.1:1/3"
+    assert app.extensions["celery"].conf.broker_url == "redis://127.0.0.1:1/3"
     monkeypatch.setenv("MAX_CONTENT_LENGTH", "5000")
     assert create_app().config["MAX_CONTENT_LENGTH"] == 5000
 
@@ -326,6 +319,17 @@ def test_load_config_reads_only_the_environment_it_is_given(monkeypatch):
     config = load_config({"REDIS_URL": "redis://example:6379/2", "MAX_UPLOAD_BYTES": "2000"})
     assert config["REDIS_URL"] == "redis://example:6379/2"
     assert config["WORKER_SETTINGS"].max_bytes == 2000
+
+
+def test_each_app_enqueues_on_its_own_redis_with_its_own_settings(make_app, database):
+    first = make_app(max_seconds=30.0)
+    second = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/2"})
+
+    celery = first.extensions["celery"]
+    assert celery.conf.broker_url == database.url
+    assert celery.settings == first.config["WORKER_SETTINGS"]
+    assert celery.settings.max_seconds == 30.0
+    assert second.extensions["celery"].conf.broker_url == "redis://127.0.0.1:1/2"
 
 
 def test_healthz_reports_redis_and_no_worker(client):

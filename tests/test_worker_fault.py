@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
+from celery import Celery
 
 from model import audio
 from worker.config import Settings
@@ -22,14 +22,11 @@ from .waits import HANG_S
 
 pytestmark = pytest.mark.integration
 
-# Its own database: the session worker (database 0) must not be the one that takes the job.
-FAULT_DB = 1
+# Each test has its own database (tests/conftest.py), so the session worker never takes its jobs.
 # Redelivery waits for the broker's visibility timeout; keep it short here so the test is quick.
 VISIBILITY_S = 3
 LONG_AUDIO_S = 90
-LIMIT_DB = 2
 SOFT_LIMIT_S = 5
-CHILD_DB = 5
 
 
 def children(pid: int) -> list[int]:
@@ -46,13 +43,6 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def database(redis_url: str, db: int) -> tuple[str, redis.Redis]:
-    url = redis_url.rsplit("/", 1)[0] + f"/{db}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    return url, client
-
-
 @pytest.fixture(scope="module")
 def long_speech(speech_wav) -> bytes:
     """LONG_AUDIO_S of speech: long enough to still be running well after it starts."""
@@ -61,7 +51,9 @@ def long_speech(speech_wav) -> bytes:
     return audio.to_wav_bytes(x[: LONG_AUDIO_S * rate], rate)
 
 
-def submit_and_wait_until_running(store: JobStore, data: bytes, settings: Settings) -> str:
+def submit_and_wait_until_running(
+    store: JobStore, data: bytes, settings: Settings, celery: Celery
+) -> str:
     """Submit a simulate job as the web does and return its id once a worker has started it."""
     job_id = submit(
         store,
@@ -71,6 +63,7 @@ def submit_and_wait_until_running(store: JobStore, data: bytes, settings: Settin
         scale=4,
         model="spline",
         settings=settings,
+        celery=celery,
     )
     deadline = time.monotonic() + HANG_S
     while store.status(job_id)["state"] != "running":
@@ -79,10 +72,10 @@ def submit_and_wait_until_running(store: JobStore, data: bytes, settings: Settin
     return job_id
 
 
-def test_a_job_whose_worker_is_killed_finishes_on_another(redis_url, long_speech, tmp_path):
-    url, client = database(redis_url, FAULT_DB)
-    settings = Settings(redis_url=url, checkpoint="spline", visibility_timeout_s=VISIBILITY_S)
-    store = JobStore(client, settings.job_ttl_s)
+def test_a_job_whose_worker_is_killed_finishes_on_another(open_database, long_speech, tmp_path):
+    url, client, settings, store, celery = open_database(
+        "worker-killed", visibility_timeout_s=VISIBILITY_S
+    )
     env = {
         "WORKER_CHECKPOINT": "spline",
         "OMP_NUM_THREADS": "1",
@@ -92,7 +85,7 @@ def test_a_job_whose_worker_is_killed_finishes_on_another(redis_url, long_speech
 
     first = WorkerProcess(url, tmp_path / "first.log", name="first", env=env).start()
     try:
-        job_id = submit_and_wait_until_running(store, data, settings)
+        job_id = submit_and_wait_until_running(store, data, settings, celery)
         first.kill()
     finally:
         if first.process.poll() is None:
@@ -117,11 +110,9 @@ def test_a_job_whose_worker_is_killed_finishes_on_another(redis_url, long_speech
 
 
 def test_a_job_over_the_time_limit_fails_readably_and_the_worker_goes_on(
-    redis_url, speech_wav, tmp_path
+    open_database, speech_wav, tmp_path
 ):
-    url, client = database(redis_url, LIMIT_DB)
-    settings = Settings(redis_url=url, checkpoint="spline")
-    store = JobStore(client, settings.job_ttl_s)
+    url, _, settings, store, celery = open_database("time-limit")
     env = {
         "WORKER_CHECKPOINT": "spline",
         "OMP_NUM_THREADS": "1",
@@ -134,7 +125,7 @@ def test_a_job_over_the_time_limit_fails_readably_and_the_worker_goes_on(
     # under 0.5 s: each is five times or more from the limit, whichever way the machine drifts.
     ten_minutes = np.tile(speech, int(np.ceil(600 * rate / speech.size)))[: 600 * rate]
     half_second = speech[: rate // 2]
-    job = {"mode": "simulate", "scale": 4, "settings": settings}
+    job = {"mode": "simulate", "scale": 4, "settings": settings, "celery": celery}
     worker = WorkerProcess(url, tmp_path / "limited.log", name="limited", env=env).start()
     try:
         slow = submit(
@@ -163,15 +154,13 @@ def test_a_job_over_the_time_limit_fails_readably_and_the_worker_goes_on(
 
 
 def test_a_pool_child_killed_mid_job_is_replaced_and_the_job_rerun(
-    redis_url, long_speech, tmp_path
+    open_database, long_speech, tmp_path
 ):
-    url, client = database(redis_url, CHILD_DB)
-    settings = Settings(redis_url=url, checkpoint="spline")
-    store = JobStore(client, settings.job_ttl_s)
+    url, _, settings, store, celery = open_database("pool-child")
     env = {"WORKER_CHECKPOINT": "spline", "OMP_NUM_THREADS": "1"}
     worker = WorkerProcess(url, tmp_path / "child.log", name="child", env=env).start()
     try:
-        job_id = submit_and_wait_until_running(store, long_speech, settings)
+        job_id = submit_and_wait_until_running(store, long_speech, settings, celery)
         # As the kernel's OOM killer would: only the pool child dies, its parent lives on.
         (child,) = children(worker.process.pid)
         os.kill(child, signal.SIGKILL)

@@ -13,8 +13,8 @@ import soundfile as sf
 import torch
 
 from model import audio
-from worker.celery_app import UPSAMPLE_TASK, celery_for
 from worker.config import Settings
+from worker.jobqueue import UPSAMPLE_TASK, make_celery
 from worker.jobs import submit
 from worker.jobstore import FINISHED, JobStore
 from worker.local import wait_for_job
@@ -37,15 +37,22 @@ def store(settings, celery_worker):
 
 
 @pytest.fixture(scope="module")
+def celery(settings):
+    celery = make_celery(settings)
+    yield celery
+    celery.close()
+
+
+@pytest.fixture(scope="module")
 def speech(speech_wav):
     x, rate = audio.load(speech_wav)
     return audio.to_mono(x), rate
 
 
-def run(store, settings, data: bytes, **job) -> tuple[dict, list[dict]]:
+def run(store, celery, data: bytes, **job) -> tuple[dict, list[dict]]:
     """Submit like the web does and poll to the end; return the final status and every snapshot."""
     job = {"filename": "speech.wav", "mode": "simulate", "scale": 4, "model": "spline", **job}
-    job_id = submit(store, data, settings=settings, **job)
+    job_id = submit(store, data, settings=celery.settings, celery=celery, **job)
     snapshots, deadline = [], time.monotonic() + HANG_S
     while not snapshots or snapshots[-1]["state"] not in FINISHED:
         assert time.monotonic() < deadline, f"job stuck: {snapshots[-1]}"
@@ -63,8 +70,8 @@ def result_json(store, status: dict) -> dict:
     return json.loads(store.file(status["id"], "result.json"))
 
 
-def test_simulate_scores_the_model_and_spline_on_the_same_audio(store, settings, speech_wav):
-    status, _ = run(store, settings, speech_wav.read_bytes())
+def test_simulate_scores_the_model_and_spline_on_the_same_audio(store, celery, speech_wav):
+    status, _ = run(store, celery, speech_wav.read_bytes())
 
     assert status["state"] == "done", status["error"]
     assert status["error"] is None
@@ -97,8 +104,8 @@ def test_simulate_scores_the_model_and_spline_on_the_same_audio(store, settings,
     assert set(record["stages_s"]) >= {"decoding", "upsampling", "scoring", "plotting", "saving"}
 
 
-def test_progress_only_moves_forward(store, settings, speech_wav):
-    _, snapshots = run(store, settings, speech_wav.read_bytes())
+def test_progress_only_moves_forward(store, celery, speech_wav):
+    _, snapshots = run(store, celery, speech_wav.read_bytes())
 
     states = [s["state"] for s in snapshots]
     order = {"queued": 0, "running": 1, "done": 2}
@@ -107,10 +114,10 @@ def test_progress_only_moves_forward(store, settings, speech_wav):
     assert percents == sorted(percents) and percents[-1] == 100.0
 
 
-def test_enhance_upsamples_low_res_input_by_the_scale(store, settings, speech):
+def test_enhance_upsamples_low_res_input_by_the_scale(store, celery, speech):
     x, rate = speech
     lowres_in = audio.resample(x, rate, 4000)
-    status, _ = run(store, settings, audio.to_wav_bytes(lowres_in, 4000), mode="enhance")
+    status, _ = run(store, celery, audio.to_wav_bytes(lowres_in, 4000), mode="enhance")
 
     assert status["state"] == "done", status["error"]
     assert status["metrics"] is None
@@ -119,8 +126,8 @@ def test_enhance_upsamples_low_res_input_by_the_scale(store, settings, speech):
     assert superres_rate == 16000 and len(superres) == 4 * len(lowres_in)
 
 
-def test_enhance_resamples_input_to_the_models_rate_first(store, settings, speech_wav):
-    status, _ = run(store, settings, speech_wav.read_bytes(), mode="enhance", scale=2)
+def test_enhance_resamples_input_to_the_models_rate_first(store, celery, speech_wav):
+    status, _ = run(store, celery, speech_wav.read_bytes(), mode="enhance", scale=2)
 
     assert status["state"] == "done", status["error"]
     lowres, lowres_rate = wav(store, status, "lowres.wav")
@@ -129,11 +136,11 @@ def test_enhance_resamples_input_to_the_models_rate_first(store, settings, speec
     assert len(superres) == 2 * len(lowres)
 
 
-def test_stereo_44k_reference_is_mixed_down_and_resampled(store, settings, speech):
+def test_stereo_44k_reference_is_mixed_down_and_resampled(store, celery, speech):
     x, rate = speech
     stereo = np.stack([x, 0.5 * x])[:, : 2 * rate]
     data = audio.to_wav_bytes(audio.resample(stereo, rate, 44100), 44100)
-    status, _ = run(store, settings, data)
+    status, _ = run(store, celery, data)
 
     assert status["state"] == "done", status["error"]
     assert result_json(store, status)["input"] == {
@@ -145,20 +152,20 @@ def test_stereo_44k_reference_is_mixed_down_and_resampled(store, settings, speec
     assert reference.ndim == 1 and reference_rate == 16000
 
 
-def test_the_model_is_loaded_once_per_worker_process(store, settings, speech_wav):
-    first, _ = run(store, settings, speech_wav.read_bytes())
-    second, _ = run(store, settings, speech_wav.read_bytes())
+def test_the_model_is_loaded_once_per_worker_process(store, celery, speech_wav):
+    first, _ = run(store, celery, speech_wav.read_bytes())
+    second, _ = run(store, celery, speech_wav.read_bytes())
 
     one, two = result_json(store, first)["worker"], result_json(store, second)["worker"]
     assert one["pid"] == two["pid"]
     assert one["model_loads"] == two["model_loads"]
 
 
-def enqueue_unchecked(store, settings, data: bytes, **params) -> dict:
+def enqueue_unchecked(store, celery, data: bytes, **params) -> dict:
     """Store and enqueue a job without the web's checks, as a worker with stricter limits sees it."""
     params = {"mode": "simulate", "scale": 4, "model": "spline", **params}
     job_id = store.create(data, params)
-    celery_for(settings).send_task(UPSAMPLE_TASK, args=[job_id])
+    celery.send_task(UPSAMPLE_TASK, args=[job_id])
     return wait_for_job(store, job_id)
 
 
@@ -177,9 +184,9 @@ def enqueue_unchecked(store, settings, data: bytes, **params) -> dict:
     ids=["undecodable", "too-long", "unsupported-scale", "unknown-model"],
 )
 def test_the_worker_refuses_bad_jobs_with_a_readable_message(
-    store, settings, make_data, params, words
+    store, celery, make_data, params, words
 ):
-    status = enqueue_unchecked(store, settings, make_data(), **params)
+    status = enqueue_unchecked(store, celery, make_data(), **params)
 
     assert status["state"] == "failed"
     assert words in status["error"]
@@ -187,10 +194,10 @@ def test_the_worker_refuses_bad_jobs_with_a_readable_message(
     assert status["files"] == ["input"]
 
 
-def test_a_redelivered_finished_job_is_not_run_again(store, settings, speech_wav, celery_worker):
-    status, _ = run(store, settings, speech_wav.read_bytes())
+def test_a_redelivered_finished_job_is_not_run_again(store, celery, speech_wav, celery_worker):
+    status, _ = run(store, celery, speech_wav.read_bytes())
     # The same message again, as Redis hands it back when a worker dies before acknowledging.
-    celery_for(settings).send_task(UPSAMPLE_TASK, args=[status["id"]], task_id=status["id"])
+    celery.send_task(UPSAMPLE_TASK, args=[status["id"]], task_id=status["id"])
 
     deadline = time.monotonic() + HANG_S
     while celery_worker.log().count(f"[{status['id']}] succeeded") < 2:
@@ -200,11 +207,11 @@ def test_a_redelivered_finished_job_is_not_run_again(store, settings, speech_wav
     assert store.meta(status["id"])["attempts"] == 1
 
 
-def test_a_job_whose_workers_keep_dying_is_given_up(store, settings):
+def test_a_job_whose_workers_keep_dying_is_given_up(store, celery):
     job_id = store.create(b"RIFF", {"mode": "simulate", "scale": 4, "model": "spline"})
     # Three earlier deliveries started it and never came back.
     store.update_meta(job_id, lambda meta: meta.update(attempts=3))
-    celery_for(settings).send_task(UPSAMPLE_TASK, args=[job_id])
+    celery.send_task(UPSAMPLE_TASK, args=[job_id])
 
     status = wait_for_job(store, job_id)
     assert status["state"] == "failed"

@@ -1,4 +1,5 @@
-"""Submitting jobs: every refusal happens before anything is stored or queued; settings from env."""
+"""Submitting jobs: every refusal happens before anything is stored or queued; settings from env;
+the Celery app made from settings."""
 
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ from redis.retry import Retry
 
 from model import audio, registry
 from worker.config import Settings, SettingsError
+from worker.jobqueue import make_celery
 from worker.jobs import JobRejected, resolve_model, submit
 from worker.jobstore import JobStore
 
-# No worker listens on this database, so accepted jobs stay queued where the test can see them.
-QUIET_DB = 4
 QUEUE = "celery"
 
 
@@ -40,26 +40,20 @@ FLAC = encoded(0.1 * np.random.default_rng(0).standard_normal(32000), format="FL
 
 
 @pytest.fixture
-def quiet_url(redis_url):
-    url = redis_url.rsplit("/", 1)[0] + f"/{QUIET_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.close()
+def database_name():
+    return "submit"
 
 
-@pytest.fixture
-def settings(quiet_url):
-    return Settings(redis_url=quiet_url, checkpoint="spline")
-
-
-@pytest.fixture
-def store(quiet_url):
-    return JobStore(redis.Redis.from_url(quiet_url), ttl_s=600)
-
-
-def test_an_accepted_job_is_stored_and_its_id_queued(store, settings):
-    job_id = submit(store, tone(1.0), filename="a.wav", mode="simulate", scale=4, settings=settings)
+def test_an_accepted_job_is_stored_and_its_id_queued(store, settings, celery):
+    job_id = submit(
+        store,
+        tone(1.0),
+        filename="a.wav",
+        mode="simulate",
+        scale=4,
+        settings=settings,
+        celery=celery,
+    )
 
     status = store.status(job_id)
     assert status["state"] == "queued"
@@ -70,9 +64,17 @@ def test_an_accepted_job_is_stored_and_its_id_queued(store, settings):
     assert job_id.encode() in queued[0] and len(queued[0]) < 4000
 
 
-def test_without_a_model_the_job_names_the_one_that_will_run(store, settings):
+def test_without_a_model_the_job_names_the_one_that_will_run(store, settings, celery):
     default = dataclasses.replace(settings, checkpoint=None)
-    job_id = submit(store, tone(1.0), filename="a.wav", mode="enhance", scale=2, settings=default)
+    job_id = submit(
+        store,
+        tone(1.0),
+        filename="a.wav",
+        mode="enhance",
+        scale=2,
+        settings=default,
+        celery=celery,
+    )
 
     shipped = [m["name"] for m in registry.available_models() if m["scale"] == 2]
     assert store.status(job_id)["params"]["model"] == shipped[0]
@@ -101,18 +103,19 @@ REFUSALS = [
 
 @pytest.mark.parametrize("data, keywords, overrides, http_status, words", REFUSALS)
 def test_refusals_are_readable_and_leave_nothing_behind(
-    store, settings, data, keywords, overrides, http_status, words
+    store, settings, celery, data, keywords, overrides, http_status, words
 ):
     arguments = {"filename": "a.wav", "mode": "simulate", "scale": 4, **keywords}
+    limited = dataclasses.replace(settings, **overrides)
     with pytest.raises(JobRejected) as refused:
-        submit(store, data, settings=dataclasses.replace(settings, **overrides), **arguments)
+        submit(store, data, settings=limited, celery=celery, **arguments)
 
     assert refused.value.http_status == http_status
     assert words in str(refused.value)
     assert store.redis.dbsize() == 0
 
 
-def test_an_unreachable_redis_is_a_503_not_a_crash(settings, store):
+def test_an_unreachable_redis_is_a_503_not_a_crash(settings, celery):
     dead = redis.Redis(port=1, retry=Retry(NoBackoff(), 0))
     with pytest.raises(JobRejected) as refused:
         submit(
@@ -122,14 +125,23 @@ def test_an_unreachable_redis_is_a_503_not_a_crash(settings, store):
             mode="simulate",
             scale=4,
             settings=settings,
+            celery=celery,
         )
     assert refused.value.http_status == 503
 
 
 def test_a_job_that_cannot_be_queued_is_not_kept(store, settings):
-    no_broker = dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0")
+    no_broker = make_celery(dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0"))
     with pytest.raises(JobRejected) as refused:
-        submit(store, tone(1.0), filename="a.wav", mode="simulate", scale=4, settings=no_broker)
+        submit(
+            store,
+            tone(1.0),
+            filename="a.wav",
+            mode="simulate",
+            scale=4,
+            settings=settings,
+            celery=no_broker,
+        )
 
     assert refused.value.http_status == 503
     assert store.redis.dbsize() == 0
@@ -138,6 +150,19 @@ def test_a_job_that_cannot_be_queued_is_not_kept(store, settings):
 def test_resolve_model_prefers_the_named_model_then_the_worker_checkpoint(settings):
     assert resolve_model("spline", 2, settings)["input_rate"] == 8000
     assert resolve_model(None, 4, settings)["name"] == "spline"
+
+
+def test_the_celery_app_is_made_from_the_settings_it_is_given(settings):
+    celery = make_celery(dataclasses.replace(settings, time_limit_s=60, soft_time_limit_s=50))
+
+    assert celery.settings.time_limit_s == 60
+    assert celery.conf.broker_url == celery.conf.result_backend == settings.redis_url
+    assert (celery.conf.task_time_limit, celery.conf.task_soft_time_limit) == (60, 50)
+    # A message leaves Redis only once its job has finished, so a killed worker loses nothing.
+    assert celery.conf.task_acks_late and celery.conf.task_reject_on_worker_lost
+    assert celery.conf.worker_prefetch_multiplier == 1
+    transport = celery.conf.broker_transport_options
+    assert transport["visibility_timeout"] == settings.visibility_timeout_s
 
 
 def test_settings_come_from_the_environment():

@@ -11,6 +11,7 @@ from flask import Flask, Response
 
 from webapp import api, errors, pages
 from webapp.config import load_config
+from webapp.store import celery_init_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.config["WORKER_SETTINGS"] = dataclasses.replace(
         app.config["WORKER_SETTINGS"], redis_url=app.config["REDIS_URL"]
     )
+    celery_init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     errors.register(app)

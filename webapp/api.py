@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, send_file, ur
 from werkzeug.exceptions import BadRequest
 
 from model.registry import available_models
-from webapp.store import job_store
+from webapp.store import job_queue, job_store
 from worker.jobs import MODES, JobRejected, submit
 from worker.jobstore import FILE_NAMES
 
@@ -55,6 +55,7 @@ def create_job():
             scale=int(scale_text),
             model=request.form.get("model") or None,
             settings=current_app.config["WORKER_SETTINGS"],
+            celery=job_queue(),
         )
     except JobRejected as rejected:
         return jsonify(error=str(rejected)), rejected.http_status

@@ -6,8 +6,7 @@ import redis
 from flask import Blueprint, current_app, jsonify, render_template, url_for
 
 from model.registry import available_models
-from webapp.store import redis_client
-from worker.celery_app import celery_for
+from webapp.store import job_queue, redis_client
 
 bp = Blueprint("pages", __name__)
 
@@ -46,9 +45,7 @@ def healthz():
     except redis.RedisError as error:
         body = {"status": "error", "redis": {"ok": False, "error": str(error)}, "workers": None}
         return jsonify(body), 503
-    replies = celery_for(current_app.config["WORKER_SETTINGS"]).control.ping(
-        timeout=WORKER_PING_TIMEOUT_S
-    )
+    replies = job_queue().control.ping(timeout=WORKER_PING_TIMEOUT_S)
     workers = sorted(name for reply in replies for name in reply)
     return jsonify(
         status="ok" if workers else "degraded",

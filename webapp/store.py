@@ -1,11 +1,30 @@
-"""The Redis connection and job store that the views share, created once per app on first use."""
+"""What the views share: the Celery app made with the Flask app, and the Redis connection and job
+store, created once per app on first use."""
 
 from __future__ import annotations
 
 import redis
-from flask import current_app
+from celery import Celery
+from flask import Flask, current_app
 
+from worker.jobqueue import make_celery
 from worker.jobstore import JobStore
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Make the Celery app that enqueues this app's jobs, from its WORKER_SETTINGS.
+
+    Flask's "Background Tasks with Celery" pattern, sending only: the tasks run in the workers,
+    which make their own app from the environment (`worker.celery_app`).
+    """
+    celery = make_celery(app.config["WORKER_SETTINGS"])
+    app.extensions["celery"] = celery
+    return celery
+
+
+def job_queue() -> Celery:
+    """This app's Celery app (`celery_init_app`)."""
+    return current_app.extensions["celery"]
 
 
 def redis_client() -> redis.Redis:

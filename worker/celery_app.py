@@ -1,61 +1,21 @@
-"""The Celery app on Redis, configured from the environment (`celery -A worker.celery_app`)."""
+"""The worker's Celery app, configured from the environment: `celery -A worker.celery_app worker`.
+
+Only the worker command line imports this module. The web process makes its own app from its
+Flask config (`webapp.store.celery_init_app`), and tests make theirs from the settings they use.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from functools import cache
+from celery.signals import worker_process_init
 
-from celery import Celery
-
+from worker import tasks
 from worker.config import Settings
+from worker.jobqueue import make_celery
 
-UPSAMPLE_TASK = "worker.tasks.upsample"
-
-
-def make_celery(settings: Settings) -> Celery:
-    """A Celery app whose broker and result backend are `settings.redis_url`.
-
-    Late acks + reject-on-worker-lost + prefetch 1 mean a message leaves Redis only after its job
-    has finished: a worker killed mid-job leaves it to be redelivered to another one.
-    """
-    # Sweep for abandoned messages often enough that a short visibility timeout (tests) is honoured.
-    restore_interval = min(60.0, max(1.0, settings.visibility_timeout_s / 4))
-    app = Celery("superres", include=["worker.tasks"])
-    app.conf.update(
-        broker_url=settings.redis_url,
-        result_backend=settings.redis_url,
-        result_expires=settings.job_ttl_s,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout_s,
-            "unacked_restore_interval": restore_interval,
-            "unacked_restore_throttle": 1,
-            # A worker killed while holding the restore lock must not block restores for long.
-            "unacked_mutex_expire": int(min(300, max(5, settings.visibility_timeout_s))),
-        },
-        task_serializer="json",
-        accept_content=["json"],
-        result_serializer="json",
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_soft_time_limit=settings.soft_time_limit_s,
-        task_time_limit=settings.time_limit_s,
-        # Children import torch and load the model at start; the 4 s default kills slow starters.
-        worker_proc_alive_timeout=120.0,
-    )
-    return app
+app = make_celery(Settings.from_env())
 
 
-def celery_for(settings: Settings) -> Celery:
-    """The app that enqueues on `settings.redis_url`: the module's own for the environment's URL."""
-    return app if settings.redis_url == SETTINGS.redis_url else _celery_on(settings.redis_url)
-
-
-@cache
-def _celery_on(redis_url: str) -> Celery:
-    return make_celery(replace(SETTINGS, redis_url=redis_url))
-
-
-SETTINGS = Settings.from_env()
-app = make_celery(SETTINGS)
+@worker_process_init.connect
+def load_default_model(**_) -> None:
+    """Each pool child loads the default model (and slow imports) as it starts: no job waits."""
+    tasks.preload(app.settings)

@@ -6,10 +6,11 @@ import logging
 
 import kombu.exceptions
 import redis
+from celery import Celery
 
 from model import audio, registry
-from worker.celery_app import UPSAMPLE_TASK, celery_for
 from worker.config import Settings
+from worker.jobqueue import UPSAMPLE_TASK
 from worker.jobstore import JobStore
 
 MODES = ("simulate", "enhance")
@@ -39,11 +40,12 @@ def submit(
     scale: int,
     model: str | None = None,
     settings: Settings,
+    celery: Celery,
 ) -> str:
     """Validate, store and enqueue one job; return its id or raise JobRejected (400/413/415/422).
 
-    The job goes on the queue at `settings.redis_url`, which must be the Redis behind `store`.
-    A Redis that cannot be reached is a 503, and nothing is left behind.
+    `settings` holds the limits; the job goes on the queue of `celery`, whose broker must be the
+    Redis behind `store`. A Redis that cannot be reached is a 503, and nothing is left behind.
     """
     if not audio_bytes:
         raise JobRejected("the file is empty", 400)
@@ -69,9 +71,7 @@ def submit(
     try:
         # The job store holds the status; a Celery result would only add a pub/sub subscription
         # per job to the web process.
-        celery_for(settings).send_task(
-            UPSAMPLE_TASK, args=[job_id], task_id=job_id, ignore_result=True
-        )
+        celery.send_task(UPSAMPLE_TASK, args=[job_id], task_id=job_id, ignore_result=True)
     except (redis.RedisError, kombu.exceptions.OperationalError):
         log.exception("could not enqueue job %s", job_id)
         store.delete(job_id)

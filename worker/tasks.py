@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import redis
-from celery import Task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.signals import worker_process_init
 from celery.utils.log import get_task_logger
 
 from worker import pipeline
-from worker.celery_app import SETTINGS, UPSAMPLE_TASK, app
+from worker.config import Settings
+from worker.jobqueue import UPSAMPLE_TASK
 from worker.jobs import resolve_model
 from worker.jobstore import FINISHED, JobGone, JobStore
 
@@ -18,15 +20,13 @@ MAX_ATTEMPTS = 3
 DEFAULT_SCALE = 4
 
 log = get_task_logger(__name__)
-_stores: dict[str, JobStore] = {}
 
 
-def job_store() -> JobStore:
-    """This process's job store on SETTINGS.redis_url (created after fork, on first use)."""
-    if "store" not in _stores:
-        client = redis.Redis.from_url(SETTINGS.redis_url, health_check_interval=30)
-        _stores["store"] = JobStore(client, SETTINGS.job_ttl_s)
-    return _stores["store"]
+@cache
+def job_store(settings: Settings) -> JobStore:
+    """This process's job store on `settings.redis_url` (created after fork, on first use)."""
+    client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+    return JobStore(client, settings.job_ttl_s)
 
 
 def fail(store: JobStore, job_id: str, message: str) -> None:
@@ -50,19 +50,25 @@ def too_slow(limit_s: float) -> str:
 class UpsampleTask(Task):
     """Records a failure the task body could not: the hard time limit, handled in the parent."""
 
+    @property
+    def settings(self) -> Settings:
+        """The settings of the app running this task (`worker.jobqueue.make_celery`)."""
+        return self.app.settings
+
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         job_id = args[0] if args else kwargs["job_id"]
         if isinstance(exc, TimeLimitExceeded):
-            message = too_slow(SETTINGS.time_limit_s)
+            message = too_slow(self.settings.time_limit_s)
         else:
             message = "the worker hit an internal error while processing this audio"
-        fail(job_store(), job_id, message)
+        fail(job_store(self.settings), job_id, message)
 
 
-@app.task(name=UPSAMPLE_TASK, base=UpsampleTask)
-def upsample(job_id: str) -> str:
+@shared_task(name=UPSAMPLE_TASK, base=UpsampleTask, bind=True)
+def upsample(self: UpsampleTask, job_id: str) -> str:
     """Run job `job_id` from the job store; return the state it ended in."""
-    store = job_store()
+    settings = self.settings
+    store = job_store(settings)
     status = store.status(job_id)
     if status is None:
         log.warning("job %s has expired or never existed", job_id)
@@ -75,26 +81,25 @@ def upsample(job_id: str) -> str:
         fail(store, job_id, f"workers stopped {MAX_ATTEMPTS} times while processing this audio")
         return "failed"
     try:
-        pipeline.run(store, job_id, SETTINGS)
+        pipeline.run(store, job_id, settings)
     except JobGone:
         log.warning("job %s expired while it ran", job_id)
         return "gone"
     except pipeline.JobFailed as err:
         fail(store, job_id, str(err))
     except SoftTimeLimitExceeded:
-        fail(store, job_id, too_slow(SETTINGS.soft_time_limit_s))
+        fail(store, job_id, too_slow(settings.soft_time_limit_s))
     except Exception:
         log.exception("job %s failed", job_id)
         fail(store, job_id, "the worker hit an internal error while processing this audio")
     return store.status(job_id)["state"]
 
 
-@worker_process_init.connect
-def load_default_model(**_) -> None:
-    """Load the default model (and slow imports) as each child starts, so no job waits for them."""
+def preload(settings: Settings) -> None:
+    """Load the default model (and slow imports) now, so no job waits for them."""
     try:
-        entry = resolve_model(None, DEFAULT_SCALE, SETTINGS)
-        pipeline.upsampler(entry["name"], DEFAULT_SCALE, SETTINGS.device)
+        entry = resolve_model(None, DEFAULT_SCALE, settings)
+        pipeline.upsampler(entry["name"], DEFAULT_SCALE, settings.device)
         pipeline.warm_up()
     except Exception:
         log.exception("could not preload the default model; jobs will load it when they need it")
