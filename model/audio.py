@@ -9,7 +9,9 @@ import numpy as np
 import soundfile as sf
 from scipy import interpolate
 
-LOWRES_FILTERS = ("cheby8", "butter", "bessel", "ellip", "sinc", "random")
+LOWRES_FILTERS = ("cheby8", "butter", "bessel", "ellip", "sinc", "random", "telephone", "mp3")
+# Rates MPEG audio can be written at (libsndfile refuses others).
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
 class AudioError(ValueError):
@@ -134,6 +136,9 @@ def lowres(
     "cheby8" is the paper's prep (`scipy.signal.decimate`: order-8 Chebyshev I, cutoff 0.8 of the
     new Nyquist, zero phase). The others exist so training sees many low-pass shapes: a model
     trained on one filter learns that filter's fingerprint and fails on real narrowband audio.
+    "telephone" is the 300-3400 Hz voice band (at most 0.85 of the new Nyquist) with 8-bit mu-law;
+    "mp3" is the paper's prep through a 24 kbit/s MP3 (at 8 kHz when the new rate is lower),
+    assuming the signal is at 16 kHz.
     """
     from scipy import signal  # heavy import; only paths that filter pay for it
 
@@ -141,6 +146,10 @@ def lowres(
     if filter == "random":
         rng = rng or np.random.default_rng()
         return _random_lowpass(x, scale, rng)
+    if filter == "telephone":
+        return _telephone(x, scale)
+    if filter == "mp3":
+        return _mp3(signal.decimate(x, scale, n=8, ftype="iir", zero_phase=True, axis=-1), scale)
     if filter == "cheby8":
         y = signal.decimate(x, scale, n=8, ftype="iir", zero_phase=True, axis=-1)
     elif filter == "sinc":
@@ -167,6 +176,57 @@ def _iir_lowpass(x: np.ndarray, scale: int, kind: str, order: int, cutoff: float
         sos = signal.cheby1(order, 0.05, wn, output="sos")
     y = signal.sosfiltfilt(sos, x, axis=-1)
     return y[..., ::scale]
+
+
+def _telephone(x: np.ndarray, scale: int, rate: int = 16000) -> np.ndarray:
+    """The telephone voice band and G.711 mu-law (8 bits), at rate / scale."""
+    from scipy import signal
+
+    top = min(3400.0, 0.85 * rate / 2 / scale)
+    sos = signal.ellip(8, 0.5, 60, [300.0, top], btype="bandpass", fs=rate, output="sos")
+    y = signal.sosfiltfilt(sos, x, axis=-1)[..., ::scale]
+    mu = 255.0
+    compressed = np.sign(y) * np.log1p(mu * np.minimum(np.abs(y), 1.0)) / np.log1p(mu)
+    quantized = np.round(compressed * 127.5) / 127.5
+    return (np.sign(quantized) * np.expm1(np.abs(quantized) * np.log1p(mu)) / mu).astype(np.float32)
+
+
+def _mp3(y: np.ndarray, scale: int, rate: int = 16000, bitrate: float = 0.2) -> np.ndarray:
+    """`y` at rate / scale through a low-bitrate MP3 and back, realigned to the input.
+
+    `bitrate` is libsndfile's compression level (0 best .. 1 smallest); MPEG cannot code rates
+    below 8 kHz, so those pass through 8 kHz.
+    """
+    from scipy import signal
+
+    low = rate // scale
+    coded_rate = low if low in MP3_RATES else 8000
+    z = signal.resample_poly(y, coded_rate, low, axis=-1) if coded_rate != low else y
+    buffer = io.BytesIO()
+    peak = max(float(np.max(np.abs(z))), 1e-6)
+    sf.write(
+        buffer,
+        (z / max(peak, 1.0)).T,
+        coded_rate,
+        format="MP3",
+        subtype="MPEG_LAYER_III",
+        compression_level=1.0 - bitrate,
+        bitrate_mode="CONSTANT",
+    )
+    buffer.seek(0)
+    decoded, _ = sf.read(buffer, dtype="float32", always_2d=True)
+    decoded = decoded.T.reshape(z.shape[:-1] + (-1,)) * max(peak, 1.0)
+    # The encoder adds a delay (and padding): find it by cross-correlation and cut it out.
+    a, b = z.reshape(-1, z.shape[-1])[0], decoded.reshape(-1, decoded.shape[-1])[0]
+    lags = signal.correlate(b[: len(a) + 2048], a, mode="valid")
+    delay = int(np.argmax(lags)) if len(lags) else 0
+    aligned = decoded[..., delay : delay + z.shape[-1]]
+    aligned = np.pad(
+        aligned, [(0, 0)] * (aligned.ndim - 1) + [(0, z.shape[-1] - aligned.shape[-1])]
+    )
+    if coded_rate != low:
+        aligned = signal.resample_poly(aligned, low, coded_rate, axis=-1)[..., : y.shape[-1]]
+    return aligned.astype(np.float32)
 
 
 def _random_lowpass(x: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:

@@ -59,11 +59,25 @@ def stream_windows(hr: np.ndarray, idx, stride: int | None, scale: int) -> tuple
     return np.stack(rows), lead
 
 
+# What real narrowband audio goes through besides a clean low-pass; "noisy" is the paper's
+# low-pass plus white noise 20-40 dB below the signal.
+DEGRADATIONS = ("telephone", "mp3", "noisy")
+
+
+def _lowres(window: np.ndarray, scale: int, kind: str, rng) -> np.ndarray:
+    if kind != "noisy":
+        return audio.lowres(window, scale, kind, rng)
+    lr = audio.lowres(window, scale, "cheby8")
+    level = np.sqrt(np.mean(lr**2)) * 10 ** (-rng.uniform(20, 40) / 20)
+    return (lr + level * rng.standard_normal(lr.shape)).astype(np.float32)
+
+
 def interpolate_windows(windows: np.ndarray, scale: int, filters, rng) -> np.ndarray:
-    """Spline interpolation of each window's low-res version (`filters[i]` low-passes row i)."""
+    """Spline interpolation of each window's low-res version (`filters[i]` makes row i's:
+    a low-pass of `audio.lowres` or one of DEGRADATIONS)."""
     return np.stack(
         [
-            audio.spline(audio.lowres(w, scale, kind, rng), scale)
+            audio.spline(_lowres(w, scale, kind, rng), scale)
             for w, kind in zip(windows, filters, strict=True)
         ]
     ).astype(np.float32)
@@ -102,12 +116,14 @@ def make_batch(
     augment: bool,
     speed: float = 0.0,
     stride: int | None = None,
+    degrade: float = 0.0,
 ):
     """(spline-interpolated low-res Tensor[B x 1 x T + 2 lead], high-res Tensor[B x 1 x T]).
 
     The input holds `lead` samples of stream (CONTEXT, or the patch mirrored) on either side of
     the target patch; train on the middle T of the output (`crop`). Patches are cut every `stride`
-    samples. `speed` is the fraction of patches that get speed perturbation.
+    samples. `speed` is the fraction of patches that get speed perturbation, `degrade` the
+    fraction whose low-res version goes through one of DEGRADATIONS instead of a clean low-pass.
     """
     idx = np.sort(rng.integers(0, len(hr), batch))
     windows, lead = stream_windows(hr, idx, stride, scale)
@@ -119,6 +135,8 @@ def make_batch(
     # Half the batch with the paper's filter, half with random filters, so the model meets the
     # benchmark's low-pass and real-world ones alike.
     filters = ["cheby8" if i % 2 == 0 else "random" for i in range(batch)]
+    if degrade > 0:
+        filters = [str(rng.choice(DEGRADATIONS)) if rng.random() < degrade else f for f in filters]
     inputs = interpolate_windows(windows, scale, filters, rng)
     target = np.ascontiguousarray(windows[:, lead : lead + length])
     return torch.from_numpy(inputs[:, None]), torch.from_numpy(target[:, None])

@@ -13,6 +13,7 @@ from torch import nn
 
 from model.nets import ARCHITECTURES
 from model.registry import read_header
+from model.spectral import SpectralBWE
 
 
 def atomic_write(path: str | Path, write) -> None:
@@ -83,7 +84,7 @@ def read_metadata(path: str | Path) -> dict:
 def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild the net a checkpoint describes, in eval mode, float32, on `device`."""
     meta = read_metadata(path)
-    cls = ARCHITECTURES.get(meta["class"])
+    cls = {**ARCHITECTURES, "SpectralBWE": SpectralBWE}.get(meta["class"])
     if cls is None:
         raise ValueError(f"{path}: unknown architecture {meta['class']!r}")
     net = cls(**meta["args"])

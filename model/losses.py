@@ -1,9 +1,14 @@
-"""Training objectives: pooled normalized MSE, per-patch SNR and a multi-resolution STFT loss."""
+"""Training objectives: pooled normalized MSE, per-patch SNR, a multi-resolution STFT loss, and for
+the spectral generator log-magnitude and anti-wrapping phase losses (AP-BWE, Lu et al. 2024)."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+
+from model.batches import crop
 
 STFT_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
 
@@ -49,19 +54,71 @@ def normalized_mse(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (y - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-6)
 
 
-# `train --loss`: the waveform term of the objective, and how the checkpoint header names it.
+def log_magnitude_loss(spec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of natural-log magnitudes of two complex STFTs."""
+    return F.l1_loss(spec.abs().clamp_min(1e-5).log(), target.abs().clamp_min(1e-5).log())
+
+
+def anti_wrap(x: torch.Tensor) -> torch.Tensor:
+    """|x - 2 pi round(x / 2 pi)|: the distance of a phase difference from the nearest 2 pi k."""
+    return (x - 2 * math.pi * torch.round(x / (2 * math.pi))).abs()
+
+
+def phase_loss(spec: torch.Tensor, target: torch.Tensor, first_bin: int) -> torch.Tensor:
+    """Anti-wrapping instantaneous phase, group delay and instantaneous angular frequency losses
+    over bins >= `first_bin` of complex STFTs [B x bins x F], each weighted by the target's
+    magnitude (the phase of a near-silent bin is noise, and nobody hears it)."""
+    spec, target = spec[:, first_bin:], target[:, first_bin:]
+    weight = target.abs()
+    weight = weight / weight.mean(dim=(1, 2), keepdim=True).clamp_min(1e-5)
+    error = torch.angle(spec) - torch.angle(target)
+    instantaneous = (weight * anti_wrap(error)).mean()
+    group_delay = (weight[:, 1:] * anti_wrap(torch.diff(error, dim=1))).mean()
+    angular_frequency = (weight[..., 1:] * anti_wrap(torch.diff(error, dim=2))).mean()
+    return instantaneous + group_delay + angular_frequency
+
+
+def spectral_objective(stft_weight: float, phase_weight: float = 0.3):
+    """The spectral generator's objective (net, input, target, scale) -> scalar: log magnitude and
+    phase of the output's own STFT against the target's, plus `stft_weight` x multi-resolution STFT,
+    all on the target span of the output."""
+
+    def objective(net, x: torch.Tensor, target: torch.Tensor, scale: int) -> torch.Tensor:
+        y = crop(net(x, scale), target.shape[-1])
+        spec, truth = net.stft(y[:, 0]), net.stft(target[:, 0])
+        first = int(net.crossover * net.nyquist_bin(scale))
+        return (
+            log_magnitude_loss(spec, truth)
+            + phase_weight * phase_loss(spec, truth, first)
+            + stft_weight * stft_loss(y, target)
+        )
+
+    return objective
+
+
+# `train --loss`: the waveform term of the objective (None: the spectral generator's own), and
+# how the checkpoint header names it.
 LOSSES = {
     "mse": (normalized_mse, "normalized MSE"),
     "snr": (snr_loss, "negative per-patch SNR (dB)"),
+    "spectral": (None, "log magnitude + 0.3 x anti-wrapping phase (IP, GD, IAF)"),
 }
 
 
 def objective(loss: str, stft_weight: float):
-    """The training objective (y, target) -> scalar: the `loss` term plus `stft_weight` x STFT."""
+    """The training objective (net, input, target, scale) -> scalar: the `loss` term plus
+    `stft_weight` x multi-resolution STFT on the output's target span."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
+    if loss == "spectral":
+        return spectral_objective(stft_weight)
     fit = LOSSES[loss][0]
-    return lambda y, target: fit(y, target) + stft_weight * stft_loss(y, target)
+
+    def waveform(net, x: torch.Tensor, target: torch.Tensor, scale: int) -> torch.Tensor:
+        y = crop(net(x), target.shape[-1])
+        return fit(y, target) + stft_weight * stft_loss(y, target)
+
+    return waveform
 
 
 def describe(loss: str, stft_weight: float) -> str:

@@ -18,6 +18,7 @@ from model import checkpoint, losses, metrics, registry
 from model.batches import crop, interpolate_windows, make_batch, patch_stride, stream_windows
 from model.inference import pick_device
 from model.nets import DNN, AudioTFiLMNet, AudioUNet, parameter_count
+from model.spectral import SpectralBWE
 
 # The shipped size: fast enough for >= 30x real time on a 2-core CPU (see `python -m model bench`).
 PRESETS: dict[str, tuple[type, dict]] = {
@@ -28,8 +29,10 @@ PRESETS: dict[str, tuple[type, dict]] = {
     ),
     "dnn": (DNN, dict(frame=256, hidden=1024, layers=2)),
     "tiny": (AudioUNet, dict(depth=2, base_filters=8, max_filters=16, max_kernel=9, dropout=0.0)),
+    "spectral": (SpectralBWE, dict(n_fft=512, hop=128, channels=192, blocks=8, kernel=7)),
+    "tiny-spectral": (SpectralBWE, dict(n_fft=256, hop=64, channels=16, blocks=1, kernel=3)),
 }
-SELECTIONS = ("merit", "snr")
+SELECTIONS = ("merit", "snr", "lsd")
 
 # The most patch LSD, as a fraction of spline's, that `--select snr` accepts at each scale: the
 # LSD bar (sinc's LSD / 1.6 at x4, / 1.5 at x2) with sinc's LSD about 1.15 x spline's at x4 and
@@ -58,6 +61,8 @@ class TrainConfig:
     select: str = _option("merit", "how the kept epoch is chosen", SELECTIONS)
     max_minutes: float | None = _option(None, "stop after the epoch that passes this wall time")
     speed: float = _option(0.0, "fraction of patches speed-perturbed by +-10 %")
+    degrade: float = _option(0.0, "fraction of low-res inputs made by telephone, MP3 or noise")
+    mix_scale: int | None = _option(None, "every other batch at this scale (multi-rate nets)")
     device: str = _option("auto", "where to train", ("auto", "cpu", "cuda"))
     seed: int = _option(0, "random seed")
 
@@ -109,6 +114,7 @@ def epoch_merit(val: dict, select: str, scale: int) -> float:
 
     "merit" weighs both bars: SNR gain in dB plus 10 x the LSD drop (about 1 dB per 0.1 LSD).
     "snr" ranks by SNR gain alone, among epochs whose LSD is at most LSD_LIMIT x spline's.
+    "lsd" ranks by LSD alone (the spectral generator, judged by what listeners hear).
     """
     gain = val["model"]["snr"] - val["spline"]["snr"]
     if select == "merit":
@@ -116,6 +122,8 @@ def epoch_merit(val: dict, select: str, scale: int) -> float:
     if select == "snr":
         limit = LSD_LIMIT.get(scale, min(LSD_LIMIT.values()))
         return gain if val["model"]["lsd"] <= limit * val["spline"]["lsd"] else gain - 100.0
+    if select == "lsd":
+        return -val["model"]["lsd"]
     raise ValueError(f"unknown selection {select!r}; choose from {SELECTIONS}")
 
 
@@ -159,6 +167,14 @@ def append_log(log_path: Path, row: dict) -> None:
 def build_net(config: TrainConfig, device, init: str | None) -> tuple[torch.nn.Module, dict]:
     """The preset's net on `device` (and its constructor args), with the weights of `init` if given."""
     cls, args = PRESETS[config.model]
+    if getattr(cls, "multi_rate", False):
+        args = {
+            **args,
+            "scale": config.scale,
+            "scales": sorted({config.scale, config.mix_scale or config.scale}),
+        }
+    elif config.mix_scale:
+        raise ValueError(f"--mix-scale needs a multi-rate preset, not {config.model!r}")
     torch.manual_seed(config.seed)
     net = cls(**args).to(device)
     if init is not None:
@@ -183,11 +199,12 @@ def train_epoch(net, opt, fit, train_hr, config: TrainConfig, steps: int, stride
     net.train()
     step_losses = []
     for step in range(steps):
-        x, y = make_batch(
-            train_hr, config.scale, rng, config.batch_size, True, config.speed, stride
+        scale = config.mix_scale if config.mix_scale and step % 2 else config.scale
+        batch = make_batch(
+            train_hr, scale, rng, config.batch_size, True, config.speed, stride, config.degrade
         )
-        x, y = x.to(device), y.to(device)
-        objective = fit(crop(net(x), y.shape[-1]), y)
+        x, y = (t.to(device) for t in batch)
+        objective = fit(net, x, y, scale)
         opt.zero_grad(set_to_none=True)
         objective.backward()
         opt.step()
@@ -208,6 +225,8 @@ def training_record(config: TrainConfig, row: dict, val: dict, device) -> dict:
         "loss": losses.describe(config.loss, config.stft_weight),
         "init": str(config.init) if config.init else None,
         "speed_perturbed": config.speed,
+        "degraded": config.degrade,
+        "mixed_scale": config.mix_scale,
         "select": config.select,
         "val": val,
         "wall_s": row["wall_s"],
