@@ -57,6 +57,66 @@ def list_files(spec: str | Path) -> list[Path]:
     return [Path(line) if Path(line).is_absolute() else spec.parent / line for line in lines]
 
 
+def _file_scores(hr, outputs: dict, scale: int, perceptual: bool) -> dict[str, dict]:
+    """Every method's scores on one file; with `perceptual`, the original's DNSMOS too."""
+    rows = {name: metrics.score(hr, est, scale) for name, est in outputs.items()}
+    if perceptual:
+        for name, est in outputs.items():
+            rows[name].update(metrics.perceptual(hr, est, scale))
+        rows["original"] = metrics.dnsmos(hr)
+    return rows
+
+
+def _write_csv(path: Path, files: list[Path], rows: list[dict[str, dict]]) -> None:
+    """One line per file and method: the file, the method, then every score it has."""
+    import csv
+
+    keys = sorted({key for row in rows for scores in row.values() for key in scores})
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "method", *keys])
+        for file, row in zip(files, rows, strict=True):
+            for method, scores in row.items():
+                writer.writerow([file, method, *(scores.get(key, "") for key in keys)])
+
+
+def evenly(paths: list, limit: int | None) -> list:
+    """At most `limit` of the items, evenly spread (so every voice of a sorted folder is heard)."""
+    if not limit or limit >= len(paths):
+        return paths
+    return [paths[i] for i in np.linspace(0, len(paths) - 1, limit).astype(int)]
+
+
+def joined(paths: list[Path], seconds: float | None) -> list[list[Path]]:
+    """Consecutive files of one folder (one voice) in groups of at least `seconds` of audio, so
+    word-length clips become sentence-length items that ViSQOL and DNSMOS can judge; a group per
+    file without `seconds`."""
+    if not seconds:
+        return [[p] for p in paths]
+    groups, current, length = [], [], 0.0
+    for path in paths:
+        if current and current[-1].parent != path.parent:
+            groups.append(current)  # a voice's last, shorter group: still that voice
+            current, length = [], 0.0
+        frames, rate, _ = audio.info(path)
+        current.append(path)
+        length += frames / rate
+        if length >= seconds:
+            groups.append(current)
+            current, length = [], 0.0
+    return groups + ([current] if current else [])
+
+
+def _load_group(group: list[Path], rate: int) -> np.ndarray:
+    """The files of a group at `rate`, mono, joined with 100 ms of silence."""
+    gap = np.zeros(rate // 10, dtype=np.float32)
+    parts = []
+    for path in group:
+        x, file_rate = audio.load(path)
+        parts += [audio.resample(audio.to_mono(x), file_rate, rate), gap]
+    return np.concatenate(parts[:-1])
+
+
 def evaluate(
     checkpoint: str,
     files: str | Path,
@@ -65,24 +125,31 @@ def evaluate(
     out: Path | None = None,
     filter: str = "cheby8",
     device: str = "auto",
+    limit: int | None = None,
+    join: float | None = None,
+    perceptual: bool = True,
     quiet: bool = False,
 ) -> dict:
     """Score the model, spline and sinc on the same low-res versions of high-res files.
 
     Each file is resampled to the model's output rate, low-passed and decimated with `filter`
     (the paper's order-8 Chebyshev by default), then super-resolved three ways; the table is the
-    mean over files of per-file SNR, LSD and LSD-HF.
+    mean over files of per-file SNR, LSD and LSD-HF and, with `perceptual`, low-band SNR, ViSQOL,
+    WB-PESQ and DNSMOS (for which the original is a row too). `join` joins a voice's files into
+    items of at least that many seconds; `limit` evaluates that many items, evenly spread.
     """
+    from tqdm import tqdm
+
     from model.inference import Upsampler
 
     upsampler = Upsampler.load(checkpoint, scale=scale, device=device)
-    paths = list_files(files)
-    if not paths:
+    groups = evenly(joined(list_files(files), join), limit)
+    if not groups:
         raise FileNotFoundError(f"no audio files in {files}")
-    scores: dict[str, list[dict]] = {upsampler.name: [], "spline": [], "sinc": []}
-    for path in paths:
-        x, rate = audio.load(path)
-        hr = audio.resample(audio.to_mono(x), rate, upsampler.output_rate)
+    paths, rows = [group[0] for group in groups], []
+    for group in tqdm(groups, desc=f"{upsampler.name} x{scale} {filter}", disable=quiet):
+        path = group[0]
+        hr = _load_group(group, upsampler.output_rate)
         hr = hr[: len(hr) - len(hr) % scale]
         lr = audio.lowres(hr, scale, filter)
         outputs = {
@@ -90,42 +157,89 @@ def evaluate(
             "spline": audio.spline(lr, scale),
             "sinc": audio.sinc(lr, scale),
         }
-        for name, est in outputs.items():
-            scores[name].append(metrics.score(hr, est, scale))
+        rows.append(_file_scores(hr, outputs, scale, perceptual))
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             audio.save(out / f"{path.stem}.hr.wav", hr, upsampler.output_rate)
             audio.save(out / f"{path.stem}.lr.wav", lr, upsampler.input_rate)
             audio.save(out / f"{path.stem}.sr.wav", outputs[upsampler.name], upsampler.output_rate)
-    table = {name: metrics.mean_scores(rows) for name, rows in scores.items()}
+    table = {name: metrics.mean_scores([row[name] for row in rows]) for name in rows[0]}
     result = {
         "checkpoint": upsampler.name,
         "scale": scale,
         "filter": filter,
         "files": len(paths),
+        "joined_s": join,
         "table": table,
-        "lsd_ratio_vs_sinc": table["sinc"]["lsd"] / table[upsampler.name]["lsd"],
-        "snr_gain_vs_spline_db": table[upsampler.name]["snr"] - table["spline"]["snr"],
+        **comparisons(table, upsampler.name),
     }
     if out is not None:
         (out / "results.json").write_text(json.dumps(result, indent=2))
+        _write_csv(out / "scores.csv", paths, rows)
     if not quiet:
         print(format_table(result))
         print(json.dumps(result))
     return result
 
 
+def comparisons(table: dict, model: str) -> dict:
+    """The figures the bars are set on: the model against sinc, spline and the original."""
+    m, sinc, spline = table[model], table["sinc"], table["spline"]
+    result = {
+        "lsd_ratio_vs_sinc": sinc["lsd"] / m["lsd"],
+        "snr_gain_vs_spline_db": m["snr"] - spline["snr"],
+    }
+    if "visqol" in m:
+        gap = table["original"]["dnsmos_p808"] - sinc["dnsmos_p808"]
+        result.update(
+            visqol_gain_vs_sinc=m["visqol"] - sinc["visqol"],
+            pesq_gain_vs_sinc=m["pesq"] - sinc["pesq"],
+            lowband_snr_gain_vs_spline_db=m["lowband_snr"] - spline["lowband_snr"],
+            # The share of the P.808 gap from sinc to the original that the model closes.
+            dnsmos_p808_gap_closed=(m["dnsmos_p808"] - sinc["dnsmos_p808"]) / gap if gap else None,
+        )
+    return result
+
+
+COLUMNS = (
+    ("snr", "SNR dB", ".2f"),
+    ("lsd", "LSD", ".3f"),
+    ("lsd_hf", "LSD-HF", ".3f"),
+    ("lowband_snr", "LB-SNR", ".2f"),
+    ("visqol", "ViSQOL", ".3f"),
+    ("pesq", "WB-PESQ", ".3f"),
+    ("dnsmos_p808", "P.808", ".3f"),
+    ("dnsmos_sig", "SIG", ".3f"),
+    ("dnsmos_bak", "BAK", ".3f"),
+    ("dnsmos_ovrl", "OVRL", ".3f"),
+)
+
+
 def format_table(result: dict) -> str:
+    """The table as text: a row per method, a column per score it has ('-' where it has none)."""
+    table = result["table"]
+    shown = [c for c in COLUMNS if any(c[0] in row for row in table.values())]
     lines = [
-        f"{result['files']} files, scale {result['scale']}, low-pass {result['filter']}",
-        f"{'method':<24}{'SNR dB':>10}{'LSD':>10}{'LSD-HF':>10}",
+        f"{result['files']} items"
+        + (f" (files joined to >= {result['joined_s']:g} s)" if result.get("joined_s") else "")
+        + f", scale {result['scale']}, low-pass {result['filter']}",
+        f"{'method':<24}" + "".join(f"{title:>9}" for _, title, _ in shown),
     ]
-    for name, row in result["table"].items():
-        lines.append(f"{name:<24}{row['snr']:>10.2f}{row['lsd']:>10.3f}{row['lsd_hf']:>10.3f}")
+    for name, row in table.items():
+        cells = [format(row[key], fmt) if key in row else "-" for key, _, fmt in shown]
+        lines.append(f"{name:<24}" + "".join(f"{cell:>9}" for cell in cells))
     lines.append(
         f"LSD(sinc)/LSD(model) = {result['lsd_ratio_vs_sinc']:.2f}; "
         f"SNR(model) - SNR(spline) = {result['snr_gain_vs_spline_db']:+.2f} dB"
     )
+    if "visqol_gain_vs_sinc" in result:
+        closed = result["dnsmos_p808_gap_closed"]
+        lines.append(
+            f"ViSQOL - sinc = {result['visqol_gain_vs_sinc']:+.3f}; "
+            f"WB-PESQ - sinc = {result['pesq_gain_vs_sinc']:+.3f}; "
+            f"low-band SNR - spline = {result['lowband_snr_gain_vs_spline_db']:+.2f} dB; "
+            f"DNSMOS P.808 gap closed = {'-' if closed is None else f'{100 * closed:.0f} %'}"
+        )
     return "\n".join(lines)
 
 

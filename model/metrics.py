@@ -68,3 +68,73 @@ def score(ref: np.ndarray, est: np.ndarray, scale: int) -> dict[str, float]:
 def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
     """The mean of each score over files (or patches): one row of a validation table."""
     return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]} if rows else {}
+
+
+# ---------------------------------------------------------------- what listeners hear
+# ViSQOL, PESQ and DNSMOS come from the `perceptual` extra (`make install` installs it); they are
+# imported on first use so the product path never pays for them.
+
+PERCEPTUAL_RATE = 16000  # all three are defined on 16 kHz wideband speech
+
+
+def lowband_snr(ref: np.ndarray, est: np.ndarray, input_rate: int, rate: int = 16000) -> float:
+    """SNR of output and reference both low-passed at 0.9 x the input's Nyquist: whether what the
+    input already had is kept (zero-phase order-8 Butterworth, so nothing is shifted)."""
+    from scipy import signal
+
+    ref, est = _match(ref, est)
+    sos = signal.butter(8, 0.9 * input_rate / 2, fs=rate, output="sos")
+    return snr(signal.sosfiltfilt(sos, ref), signal.sosfiltfilt(sos, est))
+
+
+def _visqol_api():
+    global _VISQOL
+    if _VISQOL is None:
+        from visqol import VisqolApi
+
+        api = VisqolApi()
+        # Speech mode with the lattice mapper, as ViSQOL v3's own speech default.
+        api.create(mode="speech", use_lattice_model=True)
+        _VISQOL = api
+    return _VISQOL
+
+
+_VISQOL = None
+
+
+def visqol(ref: np.ndarray, est: np.ndarray, rate: int = PERCEPTUAL_RATE) -> float:
+    """ViSQOL v3 MOS-LQO (speech mode, lattice mapper) of `est` against `ref`, 1..5."""
+    ref, est = _match(ref, est)
+    return float(_visqol_api().measure_from_arrays(ref, est, rate).moslqo)
+
+
+def wb_pesq(ref: np.ndarray, est: np.ndarray, rate: int = PERCEPTUAL_RATE) -> float:
+    """Wideband PESQ (ITU-T P.862.2) MOS-LQO of `est` against `ref`, about 1..4.6."""
+    from pesq import pesq
+
+    ref, est = _match(ref, est)
+    return float(pesq(rate, ref, est, "wb"))
+
+
+def dnsmos(x: np.ndarray, rate: int = PERCEPTUAL_RATE) -> dict[str, float]:
+    """DNSMOS P.835 (SIG, BAK, OVRL) and P.808 of one recording, no reference needed."""
+    from speechmos import dnsmos as model
+
+    x = np.clip(np.asarray(x, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    scores = model.run(x, rate)
+    return {
+        "dnsmos_sig": float(scores["sig_mos"]),
+        "dnsmos_bak": float(scores["bak_mos"]),
+        "dnsmos_ovrl": float(scores["ovrl_mos"]),
+        "dnsmos_p808": float(scores["p808_mos"]),
+    }
+
+
+def perceptual(ref: np.ndarray, est: np.ndarray, scale: int, rate: int = 16000) -> dict:
+    """ViSQOL, WB-PESQ, DNSMOS and low-band SNR of one estimate against its reference."""
+    return {
+        "lowband_snr": lowband_snr(ref, est, rate // scale, rate),
+        "visqol": visqol(ref, est, rate),
+        "pesq": wb_pesq(ref, est, rate),
+        **dnsmos(est, rate),
+    }
