@@ -13,15 +13,21 @@ from webapp import api, errors, pages
 from webapp.config import load_config
 from webapp.store import celery_init_app
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+
+
+def resource_dir(name: str) -> Path:
+    """`templates` or `static`: inside the package once installed, beside it in the source tree."""
+    installed = PACKAGE / name
+    return installed if installed.is_dir() else PACKAGE.parent / name
 
 
 def create_app(config: Mapping | None = None) -> Flask:
     """The app, configured from the environment and then from `config` (tests pass TESTING etc.)."""
     app = Flask(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
     )
     app.config.update(load_config(os.environ))
     app.config.update(config or {})
