@@ -1,20 +1,127 @@
-"""What ships: an install that carries the page's templates and static files."""
+"""What ships: checkpoints that beat the spline baseline, `ship` moving the default, and an install
+that carries the page's templates and static files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
-from model import registry
+from model import audio, checkpoint, metrics, registry
+from model.cli import ship
+from model.inference import Upsampler
+from model.nets import DNN
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = registry.CHECKPOINT_DIR
+SHIPPED = [m for m in registry.available_models() if m["path"]]
 
+
+@pytest.fixture(scope="module")
+def speech_hr(speech_wav) -> tuple[np.ndarray, int]:
+    """The speech clip, mono, at its own rate: the reference every model is scored against."""
+    x, rate = audio.load(speech_wav)
+    return audio.to_mono(x), rate
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=[m["name"] for m in SHIPPED])
+def test_each_shipped_checkpoint_beats_spline_on_lsd(entry, speech_hr):
+    hr, rate = speech_hr
+    if rate != entry["output_rate"]:
+        hr = audio.resample(hr, rate, entry["output_rate"])
+    scale = entry["scale"]
+    lowres = audio.lowres(hr, scale, "cheby8")
+
+    superres = Upsampler.load(entry["name"], scale=scale, device="cpu")(lowres)[0]
+    spline = audio.spline(lowres, scale)
+
+    assert metrics.lsd(hr, superres) < metrics.lsd(hr, spline)
+
+
+# ---------------------------------------------------------------- ship
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, monkeypatch) -> Path:
+    """A copy of the shipped checkpoints in place of the real ones, which `ship` must not touch."""
+    copies = tmp_path / "checkpoints"
+    copies.mkdir()
+    for path in SHIPPED_DIR.glob("*.safetensors"):
+        (copies / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(registry, "CHECKPOINT_DIR", copies)
+    return copies
+
+
+def tiny_run(folder: Path) -> Path:
+    """A training run folder holding a tiny x4 net as its best checkpoint; nothing is trained."""
+    init_args = {"frame": 64, "hidden": 16, "layers": 1}
+    torch.manual_seed(0)
+    net = DNN(**init_args)
+    with torch.no_grad():
+        net.mlp[-1].weight.normal_(0, 0.01)  # not the zero start: weights worth comparing
+    training = {"epoch": 3, "val": {"lsd": 1.5}}
+    checkpoint.save(
+        folder / "best.safetensors",
+        net,
+        init_args=init_args,
+        input_rate=4000,
+        scale=4,
+        training=training,
+    )
+    return folder
+
+
+def defaults(scale: int) -> list[str]:
+    return [m["name"] for m in registry.available_models() if m["scale"] == scale and m["default"]]
+
+
+def test_ship_copies_the_run_and_moves_the_default_of_its_rate_and_scale(checkpoint_dir, tmp_path):
+    before = digests(SHIPPED_DIR)
+    previous_x4, previous_x2 = defaults(4), defaults(2)
+    assert len(previous_x4) == len(previous_x2) == 1
+    run = tiny_run(tmp_path / "runs" / "tiny")
+
+    result = ship(run, "tiny-x4", default=True)
+
+    shipped = checkpoint_dir / "tiny-x4.safetensors"
+    assert result == {"path": str(shipped), "bytes": shipped.stat().st_size, "default": True}
+    net, meta = checkpoint.load(shipped)
+    trained, _ = checkpoint.load(run / "best.safetensors")
+    for name, weights in trained.state_dict().items():
+        torch.testing.assert_close(net.state_dict()[name], weights, atol=1e-3, rtol=1e-3)
+    assert (meta["input_rate"], meta["scale"]) == (4000, 4)
+    assert meta["training"] == {"epoch": 3, "val": {"lsd": 1.5}, "default": True, "run": "tiny"}
+
+    assert defaults(4) == ["tiny-x4"]
+    assert registry.find(None, 4000, 4)["name"] == "tiny-x4"
+    unmarked = checkpoint.read_metadata(checkpoint_dir / f"{previous_x4[0]}.safetensors")
+    assert unmarked["training"]["default"] is False
+    assert defaults(2) == previous_x2
+    assert digests(SHIPPED_DIR) == before
+
+
+def test_ship_without_default_leaves_the_default_where_it_was(checkpoint_dir, tmp_path):
+    previous_x4 = defaults(4)
+
+    result = ship(tiny_run(tmp_path / "tiny"), "tiny-x4")
+
+    assert result["default"] is False
+    assert "tiny-x4" in [m["name"] for m in registry.available_models()]
+    assert defaults(4) == previous_x4
+
+
+# ---------------------------------------------------------------- the install
 
 # Imported from the built package, not the source tree: the page and a static file are served.
 SERVE_PAGE = """
