@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Reproduces model/checkpoints/tfilm-x4.safetensors, the x4 default (4 kHz -> 16 kHz, AudioTFiLMNet):
+# stage 1 (normalized MSE), two SNR fine-tunes, two speed-perturbed SNR fine-tunes each averaged
+# over its later epochs, then ship. About 3.4 h on one CPU thread. Run logs of the shipped runs:
+# experiments/runs/tfilm-x4*.csv (names in experiments/LOG.md).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" # the shipped runs had one CPU thread each
+
+epochs_done() { if [[ -f $1/log.csv ]]; then tail -n +2 "$1/log.csv" | wc -l; else echo 0; fi; }
+
+# train_until_epoch N OUT ARGS...: `train` for the first N epochs of a longer cosine schedule, as a
+# run stopped after epoch N. Each call resumes from OUT/state.pt and stops after one epoch.
+train_until_epoch() {
+    local last=$1 out=$2
+    shift 2
+    while (($(epochs_done "$out") < last)); do
+        .venv/bin/python -m model train --out "$out" "$@" --max-minutes 0.001
+    done
+}
+
+[[ -f data/manifest.json ]] || .venv/bin/python -m model prepare --corpus debian --out data
+
+# Stage 1: normalized MSE + 0.005 x STFT, 16 epochs of 150 steps; kept epoch 9.
+.venv/bin/python -m model train --data data --model tfilm --scale 4 --epochs 16 \
+    --steps-per-epoch 150 --lr 1e-3 --stft-weight 0.005 --out runs/tfilm-x4
+
+# Stage 2: per-patch SNR loss; the 36-epoch schedule was stopped after epoch 13 (kept: 13).
+train_until_epoch 13 runs/tfilm-x4-snr --data data --model tfilm --scale 4 --epochs 36 \
+    --steps-per-epoch 150 --lr 3e-4 --loss snr --stft-weight 0.05 --select snr \
+    --init runs/tfilm-x4/best.safetensors
+
+# Stage 3: lower learning rate, stronger STFT term; kept epoch 9.
+.venv/bin/python -m model train --data data --model tfilm --scale 4 --epochs 10 \
+    --steps-per-epoch 150 --lr 1e-4 --loss snr --stft-weight 0.2 --select snr \
+    --init runs/tfilm-x4-snr/best.safetensors --out runs/tfilm-x4-snr2
+
+# Stage 4: speed perturbation on half the patches, 36 epochs; weight average of epochs 25-36.
+.venv/bin/python -m model train --data data --model tfilm --scale 4 --epochs 36 \
+    --steps-per-epoch 150 --lr 3e-4 --loss snr --stft-weight 0.2 --select snr --speed 0.5 \
+    --init runs/tfilm-x4-snr2/best.safetensors --out runs/tfilm-x4-s3-speed
+.venv/bin/python -m model average runs/tfilm-x4-s3-speed --first 25 --data data \
+    --out runs/tfilm-x4-s3-speed-avg25
+
+# Stage 5: half the learning rate, 24 epochs; weight average of epochs 13-24.
+.venv/bin/python -m model train --data data --model tfilm --scale 4 --epochs 24 \
+    --steps-per-epoch 150 --lr 1.5e-4 --loss snr --stft-weight 0.2 --select snr --speed 0.5 \
+    --init runs/tfilm-x4-s3-speed-avg25/best.safetensors --out runs/tfilm-x4-s4-s05
+.venv/bin/python -m model average runs/tfilm-x4-s4-s05 --first 13 --data data \
+    --out runs/tfilm-x4-s4-s05-avg13
+
+.venv/bin/python -m model ship runs/tfilm-x4-s4-s05-avg13 tfilm-x4 --default
+.venv/bin/python -m model evaluate --checkpoint tfilm-x4 --files data/val_wavs --scale 4
