@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml | system-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	# torch first and exactly 2.13.0: the local CPU build, not gigabytes of CUDA wheels.
 	$(VENV)/bin/pip install -q torch==2.13.0
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,perceptual]'
 	touch $@
 
 install: $(STAMP)

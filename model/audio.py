@@ -9,6 +9,8 @@ import numpy as np
 import soundfile as sf
 from scipy import interpolate
 
+from model.registry import OUTPUT_RATE
+
 LOWRES_FILTERS = ("cheby8", "butter", "bessel", "ellip", "sinc", "random", "telephone", "mp3")
 # Rates MPEG audio can be written at (libsndfile refuses others).
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -178,7 +180,7 @@ def _iir_lowpass(x: np.ndarray, scale: int, kind: str, order: int, cutoff: float
     return y[..., ::scale]
 
 
-def _telephone(x: np.ndarray, scale: int, rate: int = 16000) -> np.ndarray:
+def _telephone(x: np.ndarray, scale: int, rate: int = OUTPUT_RATE) -> np.ndarray:
     """The telephone voice band and G.711 mu-law (8 bits), at rate / scale."""
     from scipy import signal
 
@@ -191,7 +193,7 @@ def _telephone(x: np.ndarray, scale: int, rate: int = 16000) -> np.ndarray:
     return (np.sign(quantized) * np.expm1(np.abs(quantized) * np.log1p(mu)) / mu).astype(np.float32)
 
 
-def _mp3(y: np.ndarray, scale: int, rate: int = 16000, bitrate: float = 0.2) -> np.ndarray:
+def _mp3(y: np.ndarray, scale: int, rate: int = OUTPUT_RATE, bitrate: float = 0.2) -> np.ndarray:
     """`y` at rate / scale through a low-bitrate MP3 and back, realigned to the input.
 
     `bitrate` is libsndfile's compression level (0 best .. 1 smallest); MPEG cannot code rates

@@ -8,8 +8,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from model.batches import crop
-
 STFT_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
 
 
@@ -79,12 +77,11 @@ def phase_loss(spec: torch.Tensor, target: torch.Tensor, first_bin: int) -> torc
 
 
 def spectral_objective(stft_weight: float, phase_weight: float = 0.3):
-    """The spectral generator's objective (net, input, target, scale) -> scalar: log magnitude and
-    phase of the output's own STFT against the target's, plus `stft_weight` x multi-resolution STFT,
-    all on the target span of the output."""
+    """The spectral generator's objective (y, target, net, scale) -> scalar: log magnitude and
+    phase of the output's own STFT against the target's, plus `stft_weight` x multi-resolution STFT.
+    """
 
-    def objective(net, x: torch.Tensor, target: torch.Tensor, scale: int) -> torch.Tensor:
-        y = crop(net(x, scale), target.shape[-1])
+    def objective(y: torch.Tensor, target: torch.Tensor, net, scale: int) -> torch.Tensor:
         spec, truth = net.stft(y[:, 0]), net.stft(target[:, 0])
         first = int(net.crossover * net.nyquist_bin(scale))
         return (
@@ -106,16 +103,15 @@ LOSSES = {
 
 
 def objective(loss: str, stft_weight: float):
-    """The training objective (net, input, target, scale) -> scalar: the `loss` term plus
-    `stft_weight` x multi-resolution STFT on the output's target span."""
+    """The training objective (y, target, net, scale) -> scalar, `y` the net's output over the
+    target's span: the `loss` term plus `stft_weight` x multi-resolution STFT."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
     if loss == "spectral":
         return spectral_objective(stft_weight)
     fit = LOSSES[loss][0]
 
-    def waveform(net, x: torch.Tensor, target: torch.Tensor, scale: int) -> torch.Tensor:
-        y = crop(net(x), target.shape[-1])
+    def waveform(y: torch.Tensor, target: torch.Tensor, net, scale: int) -> torch.Tensor:
         return fit(y, target) + stft_weight * stft_loss(y, target)
 
     return waveform

@@ -77,7 +77,9 @@ def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
 PERCEPTUAL_RATE = 16000  # all three are defined on 16 kHz wideband speech
 
 
-def lowband_snr(ref: np.ndarray, est: np.ndarray, input_rate: int, rate: int = 16000) -> float:
+def lowband_snr(
+    ref: np.ndarray, est: np.ndarray, input_rate: int, rate: int = PERCEPTUAL_RATE
+) -> float:
     """SNR of output and reference both low-passed at 0.9 x the input's Nyquist: whether what the
     input already had is kept (zero-phase order-8 Butterworth, so nothing is shifted)."""
     from scipy import signal
@@ -130,7 +132,7 @@ def dnsmos(x: np.ndarray, rate: int = PERCEPTUAL_RATE) -> dict[str, float]:
     }
 
 
-def perceptual(ref: np.ndarray, est: np.ndarray, scale: int, rate: int = 16000) -> dict:
+def perceptual(ref: np.ndarray, est: np.ndarray, scale: int, rate: int = PERCEPTUAL_RATE) -> dict:
     """ViSQOL, WB-PESQ, DNSMOS and low-band SNR of one estimate against its reference."""
     return {
         "lowband_snr": lowband_snr(ref, est, rate // scale, rate),

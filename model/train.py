@@ -16,6 +16,7 @@ import torch
 
 from model import checkpoint, losses, metrics, registry
 from model.batches import crop, interpolate_windows, make_batch, patch_stride, stream_windows
+from model.discriminators import Adversary
 from model.inference import pick_device
 from model.nets import DNN, AudioTFiLMNet, AudioUNet, parameter_count
 from model.spectral import SpectralBWE
@@ -63,6 +64,7 @@ class TrainConfig:
     speed: float = _option(0.0, "fraction of patches speed-perturbed by +-10 %")
     degrade: float = _option(0.0, "fraction of low-res inputs made by telephone, MP3 or noise")
     mix_scale: int | None = _option(None, "every other batch at this scale (multi-rate nets)")
+    adversarial: float = _option(0.0, "weight of the adversarial + feature-matching loss")
     device: str = _option("auto", "where to train", ("auto", "cpu", "cuda"))
     seed: int = _option(0, "random seed")
 
@@ -194,17 +196,27 @@ def set_learning_rate(opt, config: TrainConfig, epoch: int) -> None:
         group["lr"] = float(config.lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress))))
 
 
-def train_epoch(net, opt, fit, train_hr, config: TrainConfig, steps: int, stride, rng, device):
-    """One epoch of `steps` optimizer steps; the step losses."""
+def output(net, x: torch.Tensor, length: int, scale: int) -> torch.Tensor:
+    """The net's output over the middle `length` samples of a `make_batch` input."""
+    return crop(net(x, scale) if getattr(net, "multi_rate", False) else net(x), length)
+
+
+def train_epoch(net, opt, fit, adversary, data, config: TrainConfig, steps: int, rng, device):
+    """One epoch of `steps` optimizer steps (and as many discriminator steps with an adversary);
+    `data` is (train_hr, stride). The step losses."""
     net.train()
     step_losses = []
     for step in range(steps):
         scale = config.mix_scale if config.mix_scale and step % 2 else config.scale
         batch = make_batch(
-            train_hr, scale, rng, config.batch_size, True, config.speed, stride, config.degrade
+            data[0], scale, rng, config.batch_size, True, config.speed, data[1], config.degrade
         )
-        x, y = (t.to(device) for t in batch)
-        objective = fit(net, x, y, scale)
+        x, target = (t.to(device) for t in batch)
+        y = output(net, x, target.shape[-1], scale)
+        objective = fit(y, target, net, scale)
+        if adversary is not None:
+            adversary.step(y, target, scale)
+            objective = objective + config.adversarial * adversary.generator_loss(y, target, scale)
         opt.zero_grad(set_to_none=True)
         objective.backward()
         opt.step()
@@ -222,7 +234,8 @@ def training_record(config: TrainConfig, row: dict, val: dict, device) -> dict:
         "steps": row["steps"],
         "batch_size": config.batch_size,
         "lr": config.lr,
-        "loss": losses.describe(config.loss, config.stft_weight),
+        "loss": losses.describe(config.loss, config.stft_weight)
+        + (f" + {config.adversarial} x adversarial" if config.adversarial else ""),
         "init": str(config.init) if config.init else None,
         "speed_perturbed": config.speed,
         "degraded": config.degrade,
@@ -262,12 +275,15 @@ def train(data: Path, out: Path, **options) -> dict:
     # On resume the weights come from state.pt; `init` only seeds a new run.
     net, args = build_net(config, device, None if resuming else config.init)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    adversary = Adversary(device) if config.adversarial else None
     steps = config.steps_per_epoch or max(1, len(train_hr) // config.batch_size)
     start, best, wall = 0, -np.inf, 0.0
     if resuming:
         state = torch.load(state_path, weights_only=True, map_location=device)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
+        if adversary is not None:
+            adversary.load_state_dict(state["adversary"])
         start, best, wall = state["epoch"], state["best"], state["wall_s"]
         print(f"resuming {out} at epoch {start}", flush=True)
     print(
@@ -290,7 +306,9 @@ def train(data: Path, out: Path, **options) -> dict:
         t0 = time.time()
         print(f"epoch {epoch}/{config.epochs}", flush=True)
         set_learning_rate(opt, config, epoch - 1)
-        step_losses = train_epoch(net, opt, fit, train_hr, config, steps, stride, rng, device)
+        step_losses = train_epoch(
+            net, opt, fit, adversary, (train_hr, stride), config, steps, rng, device
+        )
         all_losses += step_losses
         wall += time.time() - t0
         val = validate(net, val_hr, config.scale, device, stride=stride)
@@ -310,6 +328,7 @@ def train(data: Path, out: Path, **options) -> dict:
             "epoch": epoch,
             "best": float(best),
             "wall_s": wall,
+            **({"adversary": adversary.state_dict()} if adversary else {}),
         }
         checkpoint.atomic_write(state_path, functools.partial(torch.save, resume))
         plot_curves(out / "log.csv", out / "curves.png")

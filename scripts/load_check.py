@@ -22,6 +22,7 @@ import redis
 
 from model import audio
 from worker.config import Settings
+from worker.jobqueue import make_celery
 from worker.jobs import submit
 from worker.jobstore import FINISHED, JobStore
 from worker.local import REPO, RedisServer, WorkerProcess, wait_for_job
@@ -79,12 +80,16 @@ def run(args: argparse.Namespace, url: str) -> int:
     job = {"filename": "load.wav", "mode": args.mode, "scale": args.scale, "model": args.model}
 
     # One job first, so the timed run measures steady state rather than model loading.
-    warm = wait_for_job(store, submit(store, data, settings=settings, **job), args.timeout)
+    celery = make_celery(settings)
+    warm = wait_for_job(
+        store, submit(store, data, settings=settings, celery=celery, **job), args.timeout
+    )
     print(f"warm-up job: {warm['state']} on {warm['timings']['device']}")
 
     start = time.monotonic()
     submitted = {
-        submit(store, data, settings=settings, **job): time.monotonic() for _ in range(args.jobs)
+        submit(store, data, settings=settings, celery=celery, **job): time.monotonic()
+        for _ in range(args.jobs)
     }
     finished: dict[str, tuple[float, dict]] = {}
     while len(finished) < len(submitted) and time.monotonic() - start < args.timeout:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from model import audio
+from model.registry import OUTPUT_RATE
 
 
 def main() -> None:
@@ -18,7 +19,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--data", type=Path, default=Path("data"))
     args = parser.parse_args()
-    rate, need = 16000, int(args.seconds * 16000)
+    rate = OUTPUT_RATE
+    need = int(args.seconds * rate)
     clips, total = [], 0
     for path in sorted((args.data / "val_wavs").rglob("*.wav")):
         x, clip_rate = audio.load(path)

@@ -78,11 +78,19 @@ def test_evaluate_spline_table(tmp_path, speech_wav):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     table = report["table"]
-    assert set(table) == {"spline", "sinc"}
+    assert set(table) == {"spline", "sinc", "original"}
     # Spline and sinc have nothing above 2 kHz: large LSD-HF, and the same audio scored twice.
     assert table["sinc"]["lsd_hf"] > 2 and table["spline"]["lsd"] > 1
     assert report["snr_gain_vs_spline_db"] == 0
+    # What listeners hear: a 4 kHz version sounds worse than the original to every measure.
+    for score in ("visqol", "pesq", "lowband_snr", "dnsmos_p808"):
+        assert score in table["sinc"]
+    assert 1 < table["sinc"]["visqol"] < 4 and 1 < table["sinc"]["pesq"] < 4
+    assert table["original"]["dnsmos_p808"] > table["sinc"]["dnsmos_p808"]
+    assert set(table["original"]) == {"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"}
     for suffix in ("hr", "lr", "sr"):
         assert (out / f"speech_16k.{suffix}.wav").exists()
     assert audio.info(out / "speech_16k.lr.wav")[1] == 4000
     assert json.loads((out / "results.json").read_text()) == report
+    lines = (out / "scores.csv").read_text().splitlines()
+    assert lines[0].startswith("file,method,") and len(lines) == 1 + 3  # spline, sinc, original

@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from model import audio, metrics
+from model.registry import OUTPUT_RATE
 from worker.config import Settings
 from worker.jobs import JobRejected, check_audio, check_size, resolve_model
 from worker.jobstore import JobGone, JobStore
@@ -56,8 +57,8 @@ def warm_up() -> None:
     from model import plots
 
     silence = np.zeros(1600, dtype=np.float32)
-    lowres = audio.resample(silence, 16000, 4000)
-    plots.spectrogram_comparison(None, lowres, silence, 16000, 4000)
+    lowres = audio.resample(silence, OUTPUT_RATE, OUTPUT_RATE // 4)
+    plots.spectrogram_comparison(None, lowres, silence, OUTPUT_RATE, OUTPUT_RATE // 4)
 
 
 class Progress:

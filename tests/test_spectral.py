@@ -1,0 +1,136 @@
+"""model.spectral, the generator's losses and discriminators, and the degradations it trains on."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from model import audio, checkpoint, losses
+from model.discriminators import Adversary
+from model.inference import Upsampler
+from model.spectral import SpectralBWE
+
+SMALL = dict(n_fft=256, hop=64, channels=16, blocks=2, kernel=3)
+
+
+def _speech(seconds: float = 2.0, rate: int = 16000) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    x = sum(np.sin(2 * np.pi * 130 * k * t) / k for k in range(1, 50) if 130 * k < rate / 2)
+    return (
+        0.1 * x * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)) + 0.003 * rng.standard_normal(len(t))
+    ).astype(np.float32)
+
+
+def _trained_looking(net: SpectralBWE) -> SpectralBWE:
+    """Random heads, so the test sees the net write and rescale, not its quiet starting point."""
+    torch.manual_seed(1)
+    torch.nn.init.normal_(net.magnitude.weight, std=0.5)
+    torch.nn.init.normal_(net.phase.weight, std=0.5)
+    return net.eval()
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_below_the_crossover_the_output_is_the_input(scale):
+    net = _trained_looking(SpectralBWE(scale=scale, **SMALL))
+    x = torch.from_numpy(_speech(0.5))[None, None]
+    with torch.no_grad():
+        given, made = net.stft(x[:, 0]), net.spectrum(x)
+    kept = int(net.crossover * net.nyquist_bin(scale))
+    assert torch.equal(made[:, :kept], given[:, :kept])
+    # Above it the net acts: rescaled input up to the Nyquist, its own content above.
+    assert not torch.allclose(made[:, kept:].abs(), given[:, kept:].abs())
+
+
+@pytest.mark.parametrize("length", [1000, 4097, 8192])
+def test_any_length_in_is_the_same_length_out(length):
+    net = _trained_looking(SpectralBWE(**SMALL))
+    with torch.no_grad():
+        assert net(torch.zeros(2, 1, length), 2).shape == (2, 1, length)
+
+
+def test_an_untrained_net_is_the_input_plus_near_silence():
+    # Its band above the Nyquist starts at e^-7 per bin, about spline's own images there.
+    net = SpectralBWE(**SMALL).eval()
+    x = torch.from_numpy(audio.spline(audio.lowres(_speech(0.5), 4), 4))[None, None]
+    with torch.no_grad():
+        y = net(x)
+    inner = slice(SMALL["n_fft"], -SMALL["n_fft"])
+    error = torch.abs(y - x)[..., inner].max().item()
+    assert error < 0.05 * torch.abs(x).max().item()
+
+
+def test_chunked_inference_matches_the_whole_signal():
+    net = _trained_looking(SpectralBWE(scale=4, **SMALL))
+    up = Upsampler(net, name="t", input_rate=4000, scale=4, device="cpu", chunk=8192)
+    lr = audio.lowres(_speech(3.0), 4)
+    chunked = up(lr[None])[0]
+    with torch.no_grad():
+        whole = net(torch.from_numpy(audio.spline(lr, 4))[None, None])[0, 0].numpy()
+    edge = 2048
+    assert np.max(np.abs(chunked[edge:-edge] - whole[edge:-edge])) < 2e-3 * np.abs(whole).max()
+
+
+def test_checkpoint_rebuilds_the_multi_rate_net(tmp_path):
+    net = _trained_looking(SpectralBWE(scale=2, scales=(2, 4), **SMALL))
+    args = dict(scale=2, scales=[2, 4], **SMALL)
+    checkpoint.save(tmp_path / "s.safetensors", net, init_args=args, input_rate=8000, scale=2)
+    loaded, meta = checkpoint.load(tmp_path / "s.safetensors")
+    x = torch.from_numpy(_speech(0.5))[None, None]
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), net(x), atol=1e-5)
+        assert torch.allclose(loaded(x, 4), net(x, 4), atol=1e-5)
+    assert meta["class"] == "SpectralBWE" and meta["args"]["scales"] == [2, 4]
+
+
+def test_anti_wrap_is_the_distance_to_the_nearest_whole_turn():
+    x = torch.tensor([0.0, 2 * math.pi, -2 * math.pi + 0.1, math.pi - 0.1, 3 * math.pi])
+    expected = torch.tensor([0.0, 0.0, 0.1, math.pi - 0.1, math.pi])
+    assert torch.allclose(losses.anti_wrap(x), expected, atol=1e-5)
+
+
+def test_phase_loss_is_zero_for_the_target_and_grows_with_phase_error():
+    net = SpectralBWE(**SMALL)
+    spec = net.stft(torch.from_numpy(_speech(0.5))[None])
+    assert losses.phase_loss(spec, spec, 10).item() == pytest.approx(0.0, abs=1e-5)
+    # A whole turn is no error at all; half a turn is the most there is.
+    turned = spec * torch.polar(torch.ones(()), torch.tensor(2 * math.pi))
+    assert losses.phase_loss(turned, spec, 10).item() == pytest.approx(0.0, abs=1e-4)
+    shifted = spec * torch.polar(torch.ones(()), torch.tensor(math.pi))
+    assert losses.phase_loss(shifted, spec, 10).item() > 1.0
+
+
+def test_adversary_updates_its_discriminator_and_gives_the_generator_a_gradient():
+    adversary = Adversary("cpu", channels=4)
+    before = [p.detach().clone() for p in adversary.discriminator.parameters()]
+    target = torch.from_numpy(_speech(0.5))[None, None]
+    y = (0.5 * target).requires_grad_()
+    adversary.step(y, target, 4)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(before, adversary.discriminator.parameters(), strict=True)
+    )
+    adversary.generator_loss(y, target, 4).backward()
+    assert y.grad is not None and y.grad.abs().sum() > 0
+
+
+def _band_energy(x: np.ndarray, rate: int, low: float, high: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / rate)
+    return float(spectrum[(freqs >= low) & (freqs < high)].sum())
+
+
+def test_telephone_keeps_the_voice_band_only():
+    x = _speech(2.0)
+    y = audio.lowres(x, 2, "telephone")
+    assert len(y) == len(x) // 2
+    assert _band_energy(y, 8000, 0, 200) < 1e-3 * _band_energy(y, 8000, 400, 3000)
+
+
+def test_mp3_is_aligned_and_as_long_as_the_clean_low_res():
+    x = _speech(2.0)
+    for scale in (2, 4):
+        clean, coded = audio.lowres(x, scale, "cheby8"), audio.lowres(x, scale, "mp3")
+        assert coded.shape == clean.shape
+        assert np.corrcoef(clean, coded)[0, 1] > 0.9  # a delay would decorrelate the harmonics
