@@ -61,6 +61,7 @@ class TrainConfig:
     init: str | None = _option(None, "fine-tune from this checkpoint (path or shipped name)")
     select: str = _option("merit", "how the kept epoch is chosen", SELECTIONS)
     max_minutes: float | None = _option(None, "stop after the epoch that passes this wall time")
+    stop_after: int | None = _option(None, "stop after this epoch of the planned schedule")
     speed: float = _option(0.0, "fraction of patches speed-perturbed by +-10 %")
     degrade: float = _option(0.0, "fraction of low-res inputs made by telephone, MP3 or noise")
     mix_scale: int | None = _option(None, "every other batch at this scale (multi-rate nets)")
@@ -302,7 +303,7 @@ def train(data: Path, out: Path, **options) -> dict:
         half=True,
     )
     begun, all_losses = time.time(), []
-    for epoch in range(start + 1, config.epochs + 1):
+    for epoch in range(start + 1, min(config.epochs, config.stop_after or config.epochs) + 1):
         t0 = time.time()
         print(f"epoch {epoch}/{config.epochs}", flush=True)
         set_learning_rate(opt, config, epoch - 1)

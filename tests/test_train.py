@@ -230,44 +230,37 @@ def test_batch_input_is_the_patch_inside_its_stream_as_in_a_whole_file():
     assert checked >= 3
 
 
+SPECTRAL = dict(
+    model="tiny-spectral",
+    scale=4,
+    mix_scale=2,
+    batch_size=4,
+    loss="spectral",
+    stft_weight=1.0,
+    adversarial=0.1,
+    select="lsd",
+)
+
+
 def test_the_spectral_generator_trains_at_two_scales_against_a_discriminator(data, tmp_path):
     run = tmp_path / "spectral"
-    result = train(
-        data,
-        run,
-        model="tiny-spectral",
-        scale=4,
-        mix_scale=2,
-        batch_size=4,
-        epochs=1,
-        steps_per_epoch=4,
-        lr=1e-3,
-        loss="spectral",
-        stft_weight=1.0,
-        adversarial=0.1,
-        degrade=0.5,
-        select="lsd",
-    )
+    result = train(data, run, **SPECTRAL, epochs=1, steps_per_epoch=4, lr=1e-3, degrade=0.5)
     assert len(result["step_losses"]) == 4 and all(np.isfinite(result["step_losses"]))
-    net, meta = checkpoint.load(run / "best.safetensors")
+    _, meta = checkpoint.load(run / "best.safetensors")
     assert meta["class"] == "SpectralBWE" and meta["args"]["scales"] == [2, 4]
     assert "adversarial" in meta["training"]["loss"]
     # The discriminator's state is kept for a resume.
     assert "adversary" in torch.load(run / "state.pt", weights_only=True)
-    again = train(
-        data,
-        run,
-        model="tiny-spectral",
-        scale=4,
-        mix_scale=2,
-        batch_size=4,
-        epochs=2,
-        steps_per_epoch=2,
-        loss="spectral",
-        adversarial=0.1,
-        select="lsd",
-    )
+    again = train(data, run, **SPECTRAL, epochs=2, steps_per_epoch=2)
     assert len(again["step_losses"]) == 2
+
+
+def test_stop_after_ends_a_longer_schedule_early(data, tmp_path):
+    run = tmp_path / "stopped"
+    train(data, run, **TINY, epochs=5, stop_after=1, steps_per_epoch=2)
+    assert len(list(csv.DictReader(open(run / "log.csv")))) == 1
+    train(data, run, **TINY, epochs=5, stop_after=2, steps_per_epoch=2)
+    assert len(list(csv.DictReader(open(run / "log.csv")))) == 2
 
 
 def test_mix_scale_needs_a_multi_rate_net(data, tmp_path):

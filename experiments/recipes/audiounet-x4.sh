@@ -6,18 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" # the shipped runs had one CPU thread each
 
-epochs_done() { if [[ -f $1/log.csv ]]; then tail -n +2 "$1/log.csv" | wc -l; else echo 0; fi; }
-
-# train_until_epoch N OUT ARGS...: `train` for the first N epochs of a longer cosine schedule, as a
-# run stopped after epoch N. Each call resumes from OUT/state.pt and stops after one epoch.
-train_until_epoch() {
-    local last=$1 out=$2
-    shift 2
-    while (($(epochs_done "$out") < last)); do
-        .venv/bin/python -m model train --out "$out" "$@" --max-minutes 0.001
-    done
-}
-
 [[ -f data/manifest.json ]] || .venv/bin/python -m model prepare --corpus debian --out data
 
 # Stage 1: normalized MSE + 0.005 x STFT, 16 epochs of 150 steps; kept epoch 16.
@@ -25,9 +13,10 @@ train_until_epoch() {
     --steps-per-epoch 150 --lr 1e-3 --stft-weight 0.005 --out runs/audiounet-x4
 
 # Stage 2: per-patch SNR loss; the 36-epoch schedule stopped (on time) after epoch 26; kept 25.
-train_until_epoch 26 runs/audiounet-x4-snr --data data --model audiounet --scale 4 --epochs 36 \
+.venv/bin/python -m model train --data data --model audiounet --scale 4 --epochs 36 \
     --steps-per-epoch 150 --lr 3e-4 --loss snr --stft-weight 0.05 --select snr \
-    --init runs/audiounet-x4/best.safetensors
+    --init runs/audiounet-x4/best.safetensors \
+    --stop-after 26 --out runs/audiounet-x4-snr
 
 .venv/bin/python -m model ship runs/audiounet-x4-snr audiounet-x4
 .venv/bin/python -m model evaluate --checkpoint audiounet-x4 --files data/val_wavs --scale 4
