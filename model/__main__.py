@@ -137,6 +137,7 @@ COMMANDS = {
             ("run", dict(type=Path, help="a training run folder (holding best.safetensors)")),
             ("name", dict(help="file name stem under model/checkpoints/")),
             ("--default", dict(action="store_true", help="the default for its rate and scale")),
+            ("--scale", dict(type=int, default=None, help="a multi-rate net's scale to ship")),
         ],
         _ship,
     ),

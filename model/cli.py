@@ -243,14 +243,30 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def ship(run: Path, name: str, *, default: bool = False) -> dict:
+def for_scale(meta: dict, scale: int) -> dict:
+    """A multi-rate checkpoint's metadata re-targeted at `scale`, one of the scales it learned."""
+    scales = meta["args"].get("scales")
+    if not scales or scale not in scales:
+        raise ValueError(f"this checkpoint upsamples by {scales or meta['scale']}, not by {scale}")
+    return {
+        **meta,
+        "args": {**meta["args"], "scale": scale},
+        "scale": scale,
+        "input_rate": registry.OUTPUT_RATE // scale,
+    }
+
+
+def ship(run: Path, name: str, *, default: bool = False, scale: int | None = None) -> dict:
     """Copy run/best.safetensors to model/checkpoints/<name>.safetensors, marking the default.
 
-    Only one shipped model per (input rate, scale) stays the default.
+    Only one shipped model per (input rate, scale) stays the default. `scale` ships a multi-rate
+    net for one of its scales (ship it once per scale, under a name each).
     """
     from model import checkpoint
 
     net, meta = checkpoint.load(Path(run) / "best.safetensors")
+    if scale is not None:
+        meta = for_scale(meta, scale)
     training = {**meta["training"], "default": default, "run": Path(run).name}
     if default:
         for entry in registry.available_models():

@@ -121,6 +121,26 @@ def test_ship_without_default_leaves_the_default_where_it_was(checkpoint_dir, tm
     assert defaults(4) == previous_x4
 
 
+def test_a_multi_rate_net_ships_once_per_scale(checkpoint_dir, tmp_path):
+    from model.spectral import SpectralBWE
+
+    args = dict(scale=4, scales=[2, 4], n_fft=256, hop=64, channels=8, blocks=1, kernel=3)
+    run = tmp_path / "spectral"
+    checkpoint.save(
+        run / "best.safetensors", SpectralBWE(**args), init_args=args, input_rate=4000, scale=4
+    )
+    ship(run, "spectral-x4", scale=4)
+    ship(run, "spectral-x2", scale=2, default=True)
+
+    x2 = checkpoint.read_metadata(checkpoint_dir / "spectral-x2.safetensors")
+    assert (x2["input_rate"], x2["scale"], x2["args"]["scale"]) == (8000, 2, 2)
+    assert registry.find(None, 8000, 2)["name"] == "spectral-x2"
+    net, _ = checkpoint.load(checkpoint_dir / "spectral-x2.safetensors")
+    assert net.scale == 2
+    with pytest.raises(ValueError, match="not by 3"):
+        ship(run, "spectral-x3", scale=3)
+
+
 # ---------------------------------------------------------------- the install
 
 # Imported from the built package, not the source tree: the page and a static file are served.
