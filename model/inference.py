@@ -50,7 +50,7 @@ class Upsampler:
         scale: int,
         device: str = "auto",
         chunk: int = 32768,
-        margin: int = 1024,
+        margin: int | None = None,
         fade: int = 1024,
         batch: int = 8,
     ):
@@ -62,6 +62,8 @@ class Upsampler:
         self.net = net.to(self.device).eval()
         self.name, self.input_rate, self.scale = name, int(input_rate), int(scale)
         self.output_rate = self.input_rate * self.scale
+        # Chunk edges spoil what the net sees there: drop at least as much as it reaches.
+        margin = margin if margin is not None else max(1024, getattr(net, "context", 0))
         self.chunk, self.margin, self.fade, self.batch = chunk, margin, fade, batch
 
     @classmethod

@@ -79,6 +79,13 @@ class SpectralBWE(nn.Module):
         nn.init.constant_(self.magnitude.bias, QUIET)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
+    @property
+    def context(self) -> int:
+        """Samples on each side that one output sample depends on: the embedding's and each
+        block's reach in frames, plus half a window."""
+        frames = 1 + len(self.blocks) * (self.blocks[0].depthwise.kernel_size[0] // 2)
+        return frames * self.hop + self.n_fft // 2
+
     def nyquist_bin(self, scale: int) -> int:
         """The STFT bin of the input's Nyquist, rate / 2 / scale."""
         return (self.bins - 1) // scale
