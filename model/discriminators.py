@@ -20,7 +20,7 @@ class SpectrogramDiscriminator(nn.Module):
     Only bins from `first_fraction` x the Nyquist up are seen; strides shrink frequency, not time.
     """
 
-    def __init__(self, n_fft: int, hop: int, channels: int = 16, layers: int = 4):
+    def __init__(self, n_fft: int, hop: int, channels: int = 8, layers: int = 4):
         super().__init__()
         self.n_fft, self.hop = n_fft, hop
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
@@ -46,7 +46,7 @@ class SpectrogramDiscriminator(nn.Module):
 class MultiResolutionDiscriminator(nn.Module):
     """One SpectrogramDiscriminator per (n_fft, hop) in RESOLUTIONS."""
 
-    def __init__(self, channels: int = 16):
+    def __init__(self, channels: int = 8):
         super().__init__()
         self.discriminators = nn.ModuleList(
             SpectrogramDiscriminator(n_fft, hop, channels) for n_fft, hop in RESOLUTIONS
@@ -62,7 +62,7 @@ class Adversary:
     `first_fraction(scale)` is where, as a fraction of the output Nyquist, the judged band starts.
     """
 
-    def __init__(self, device, lr: float = 2e-4, channels: int = 16, feature_weight: float = 2.0):
+    def __init__(self, device, lr: float = 2e-4, channels: int = 8, feature_weight: float = 2.0):
         self.discriminator = MultiResolutionDiscriminator(channels).to(device)
         self.optimizer = torch.optim.AdamW(
             self.discriminator.parameters(), lr=lr, betas=(0.8, 0.99)
