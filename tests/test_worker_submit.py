@@ -39,21 +39,17 @@ INF_WAV = encoded(np.where(np.arange(16000) == 100, np.inf, 0.1), format="WAV", 
 FLAC = encoded(0.1 * np.random.default_rng(0).standard_normal(32000), format="FLAC")
 
 
+# A one-second tone, as the page sends it in simulate mode at x4.
+SIMULATE = dict(filename="a.wav", mode="simulate", scale=4)
+
+
 @pytest.fixture
 def database_name():
     return "submit"
 
 
 def test_an_accepted_job_is_stored_and_its_id_queued(store, settings, celery):
-    job_id = submit(
-        store,
-        tone(1.0),
-        filename="a.wav",
-        mode="simulate",
-        scale=4,
-        settings=settings,
-        celery=celery,
-    )
+    job_id = submit(store, tone(1.0), **SIMULATE, settings=settings, celery=celery)
 
     status = store.status(job_id)
     assert status["state"] == "queued"
@@ -105,7 +101,7 @@ REFUSALS = [
 def test_refusals_are_readable_and_leave_nothing_behind(
     store, settings, celery, data, keywords, overrides, http_status, words
 ):
-    arguments = {"filename": "a.wav", "mode": "simulate", "scale": 4, **keywords}
+    arguments = {**SIMULATE, **keywords}
     limited = dataclasses.replace(settings, **overrides)
     with pytest.raises(JobRejected) as refused:
         submit(store, data, settings=limited, celery=celery, **arguments)
@@ -118,30 +114,14 @@ def test_refusals_are_readable_and_leave_nothing_behind(
 def test_an_unreachable_redis_is_a_503_not_a_crash(settings, celery):
     dead = redis.Redis(port=1, retry=Retry(NoBackoff(), 0))
     with pytest.raises(JobRejected) as refused:
-        submit(
-            JobStore(dead, 600),
-            tone(1.0),
-            filename="a.wav",
-            mode="simulate",
-            scale=4,
-            settings=settings,
-            celery=celery,
-        )
+        submit(JobStore(dead, 600), tone(1.0), **SIMULATE, settings=settings, celery=celery)
     assert refused.value.http_status == 503
 
 
 def test_a_job_that_cannot_be_queued_is_not_kept(store, settings):
     no_broker = make_celery(dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0"))
     with pytest.raises(JobRejected) as refused:
-        submit(
-            store,
-            tone(1.0),
-            filename="a.wav",
-            mode="simulate",
-            scale=4,
-            settings=settings,
-            celery=no_broker,
-        )
+        submit(store, tone(1.0), **SIMULATE, settings=settings, celery=no_broker)
 
     assert refused.value.http_status == 503
     assert store.redis.dbsize() == 0
