@@ -69,6 +69,39 @@ def save_like(path: str | Path, net: nn.Module, meta: dict, training: dict) -> N
     )
 
 
+def _cast_floats(state, dtype):
+    """`state` (nested dicts and lists of tensors) with its float tensors cast to `dtype`."""
+    if isinstance(state, dict):
+        return {k: _cast_floats(v, dtype) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_cast_floats(v, dtype) for v in state]
+    if torch.is_tensor(state) and state.is_floating_point() and state.dim() > 0:
+        return state.to(dtype)
+    return state
+
+
+def save_resume(path: str | Path, state: dict, optimizer: dict) -> None:
+    """A run's resume state as `path` (weights, counters) and `optimizer.pt` beside it.
+
+    The optimizer's moments take twice the weights' space, so they get a file of their own, in
+    bfloat16: each file stays small enough to commit (16 MB) for a multi-million-parameter net,
+    and a later session resumes the run. bfloat16 keeps float32's range, so no small second
+    moment underflows; its rounding (0.4 %) is far below what one step changes.
+    """
+    path = Path(path)
+    compact = _cast_floats(optimizer, torch.bfloat16)
+    atomic_write(path.with_name("optimizer.pt"), lambda tmp: torch.save(compact, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_resume(path: str | Path, device) -> tuple[dict, dict]:
+    """(state, optimizer state) written by `save_resume`, on `device`, floats back in float32."""
+    path = Path(path)
+    state = torch.load(path, weights_only=True, map_location=device)
+    optimizer = torch.load(path.with_name("optimizer.pt"), weights_only=True, map_location=device)
+    return state, _cast_floats(optimizer, torch.float32)
+
+
 def read_metadata(path: str | Path) -> dict:
     """The metadata of a checkpoint, decoded, read from the header without loading weights."""
     meta = read_header(path)

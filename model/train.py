@@ -280,9 +280,9 @@ def train(data: Path, out: Path, **options) -> dict:
     steps = config.steps_per_epoch or max(1, len(train_hr) // config.batch_size)
     start, best, wall = 0, -np.inf, 0.0
     if resuming:
-        state = torch.load(state_path, weights_only=True, map_location=device)
+        state, opt_state = checkpoint.load_resume(state_path, device)
         net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
+        opt.load_state_dict(opt_state)
         if adversary is not None:
             adversary.load_state_dict(state["adversary"])
         start, best, wall = state["epoch"], state["best"], state["wall_s"]
@@ -325,13 +325,12 @@ def train(data: Path, out: Path, **options) -> dict:
             save(out / "best.safetensors", training=record)
         resume = {
             "net": net.state_dict(),
-            "opt": opt.state_dict(),
             "epoch": epoch,
             "best": float(best),
             "wall_s": wall,
             **({"adversary": adversary.state_dict()} if adversary else {}),
         }
-        checkpoint.atomic_write(state_path, functools.partial(torch.save, resume))
+        checkpoint.save_resume(state_path, resume, opt.state_dict())
         plot_curves(out / "log.csv", out / "curves.png")
         if config.max_minutes and (time.time() - begun) > config.max_minutes * 60:
             print(f"stopping after {config.max_minutes} minutes", flush=True)
