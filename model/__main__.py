@@ -72,12 +72,23 @@ def train_options() -> list[tuple[str, dict]]:
 # is built, handler whose result is printed as JSON)
 COMMANDS = {
     "upsample": (
-        "IN at rate s -> OUT at rate s*scale",
+        "IN -> OUT with the high band restored",
         [
             ("input", {}),
             ("output", {}),
-            ("--scale", dict(type=int, default=4)),
+            (
+                "--scale",
+                dict(type=int, default=None, help="default: chosen by the input's bandwidth"),
+            ),
             ("--checkpoint", dict(default=None, help="path, shipped name, or 'spline'")),
+            (
+                "--output-rate",
+                dict(
+                    default="model",
+                    choices=["model", "input"],
+                    help="'input': write at the input file's rate when that is higher",
+                ),
+            ),
             DEVICE,
         ],
         _upsample,

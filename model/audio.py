@@ -265,6 +265,77 @@ def sinc(x_lowres: np.ndarray, scale: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
+# bandwidth(): frames quieter than this below the loudest are pauses, not speech.
+ACTIVE_DB = 45.0
+# A cut-off is where the level falls by at least this much and nothing above comes back ...
+CUTOFF_DROP_DB = 20.0
+# ... and its edge is where the fall gets steeper than this; speech alone falls about 12 dB an
+# octave, a codec's or resampler's low-pass hundreds.
+STEEP_DB_PER_OCTAVE = 60.0
+
+
+def bandwidth(x: np.ndarray, rate: int) -> float:
+    """Where a recording's spectrum really ends, in Hz, whatever the file's rate.
+
+    Codecs, telephone lines and the anti-alias filter of a lower rate leave a steep edge in the
+    long-term spectrum, above which nothing comes back out of the floor (noise, dither or
+    silence). The answer is the foot of the last such edge: the highest frequency f whose
+    neighbourhood stands CUTOFF_DROP_DB over everything from 1.1 f up, walked down the slope to
+    where the fall is gentler than STEEP_DB_PER_OCTAVE. With no such edge, the Nyquist. Only
+    active frames count, so silence at the start or in pauses (digital zero or a noise floor)
+    does not hide the band. `x` is [T] or [C x T] (channels averaged).
+    """
+    level, freqs = _active_spectrum(x, rate)
+    if level is None:
+        return rate / 2
+    # The loudest level at or above each bin: does anything above come back?
+    above = np.maximum.accumulate(level[::-1])[::-1]
+    for k in range(len(level) - 1, 0, -1):
+        if freqs[k] < 100.0:
+            return rate / 2
+        # The band just below f, 10 % of the frequency wide; f must still be near its level,
+        # not deep on a filter's slope or down in the floor already.
+        band = np.median(level[(freqs >= 0.9 * freqs[k]) & (freqs <= freqs[k])])
+        if level[k] < band - 10.0:
+            continue
+        guard = int(np.ceil(1.1 * k))  # room for the filter's slope
+        if guard < len(level) and band - above[guard] >= CUTOFF_DROP_DB:
+            break
+    else:
+        return rate / 2
+
+    def fall(k: int) -> float:
+        """dB per octave the level falls over +-3 % around bin k."""
+        top = min(len(level) - 1, int(np.ceil(1.03 * k)))
+        return (level[int(0.97 * k)] - level[top]) / np.log2(1.03 / 0.97)
+
+    while k > 4 and fall(k) >= STEEP_DB_PER_OCTAVE:
+        k -= 1
+    return float(freqs[k])
+
+
+def _active_spectrum(x: np.ndarray, rate: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The smoothed long-term level in dB of the frames within ACTIVE_DB of the loudest, and
+    its frequencies; (None, None) for audio too short or silent to tell."""
+    from scipy import signal
+
+    x = np.asarray(to_mono(np.asarray(x, dtype=np.float64)))
+    # About 16 Hz bins at any rate, so a 4 kHz edge is found as sharply in 48 kHz files.
+    n_fft = int(2 ** np.ceil(np.log2(max(256, rate / 16))))
+    if len(x) < n_fft:
+        return None, None
+    _, _, z = signal.stft(x, fs=rate, nperseg=n_fft, noverlap=n_fft // 2, boundary=None)
+    power = np.abs(z) ** 2  # [bins x frames]
+    energy = power.sum(axis=0)
+    if not np.any(energy > 0):
+        return None, None
+    loudest = np.percentile(energy[energy > 0], 95)
+    spectrum = power[:, energy >= loudest * 10 ** (-ACTIVE_DB / 10)].mean(axis=1)
+    # A ~100 Hz median smooths harmonics and single tonal bins (hum, a codec's stray line).
+    level = signal.medfilt(10 * np.log10(spectrum + 1e-20), 2 * int(50 * n_fft / rate) + 1)
+    return level, np.arange(len(level)) * rate / n_fft
+
+
 def trim_silence(x: np.ndarray, top_db: float = 40.0) -> np.ndarray:
     """Cut leading and trailing silence from a 1-D signal (training data prep)."""
     import librosa

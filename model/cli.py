@@ -16,29 +16,50 @@ def upsample(
     input: str | Path,
     output: str | Path,
     *,
-    scale: int = 4,
+    scale: int | None = None,
     checkpoint: str | None = None,
+    output_rate: str = "model",
     device: str = "auto",
 ) -> dict:
-    """IN at rate s -> OUT at rate s*scale with the shipped model for (s, scale) or `checkpoint`."""
+    """IN -> OUT with the shipped model for (IN's rate, scale) or `checkpoint`.
+
+    With no `scale`, the input's effective bandwidth picks it (`audio.bandwidth`): the largest
+    scale whose model input band holds that bandwidth, and the input is resampled to that model's
+    input rate. With a `scale`, IN must be at the model's input rate (any rate for "spline").
+    `output_rate="input"` writes OUT at IN's rate when that is higher than the model's output.
+    Stereo stays stereo.
+    """
     from model.inference import Upsampler
 
     started = time.perf_counter()
     x, rate = audio.load(input)
-    # The untrained spline baseline takes the file's rate as its own.
-    upsampler = Upsampler.load(checkpoint, input_rate=rate, scale=scale, device=device)
-    if upsampler.input_rate != rate:
-        raise ValueError(
-            f"{upsampler.name} expects {upsampler.input_rate} Hz input, the file is {rate} Hz"
-        )
-    y = upsampler(x)
-    audio.save(output, y, upsampler.output_rate)
-    seconds = x.shape[1] / rate
+    bandwidth = None
+    if scale is None:
+        bandwidth = audio.bandwidth(x, rate)
+        scale = registry.scale_for_bandwidth(bandwidth)
+        upsampler = Upsampler.load(checkpoint, scale=scale, device=device)
+        x = audio.resample(x, rate, upsampler.input_rate)
+    else:
+        # The untrained spline baseline takes the file's rate as its own.
+        upsampler = Upsampler.load(checkpoint, input_rate=rate, scale=scale, device=device)
+        if upsampler.input_rate != rate:
+            raise ValueError(
+                f"{upsampler.name} expects {upsampler.input_rate} Hz input, the file is {rate} Hz;"
+                " leave out --scale to let the file's bandwidth choose the model"
+            )
+    y, y_rate = upsampler(x), upsampler.output_rate
+    if output_rate == "input" and rate > y_rate:
+        y, y_rate = audio.resample(y, y_rate, rate), rate
+    audio.save(output, y, y_rate)
+    seconds = x.shape[-1] / upsampler.input_rate
     wall = time.perf_counter() - started
     return {
         "model": upsampler.name,
+        "scale": scale,
         "input_rate": rate,
-        "output_rate": upsampler.output_rate,
+        "channels": int(y.shape[0]),
+        "bandwidth_hz": None if bandwidth is None else round(bandwidth),
+        "output_rate": y_rate,
         "frames": int(y.shape[1]),
         "audio_s": round(seconds, 3),
         "wall_s": round(wall, 3),

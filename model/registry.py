@@ -8,6 +8,15 @@ from pathlib import Path
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 OUTPUT_RATE = 16000
 SPLINE_SCALES = (2, 4)
+# A detected bandwidth may stand a few per cent above the true edge (a filter's skirt), so a model
+# whose input band is this much narrower still holds it.
+BANDWIDTH_TOLERANCE = 1.08
+# Input whose band reaches this fraction of the output's Nyquist has nothing left to add.
+ALREADY_WIDE = 0.9
+
+
+class AlreadyWide(ValueError):
+    """The input's band is as wide as a model's output, or wider than every model's input."""
 
 
 def read_header(path: str | Path) -> dict:
@@ -81,3 +90,23 @@ def checkpoint_path(name_or_path: str | Path | None, input_rate: int | None, sca
     if path is None or not path.exists():
         path = Path(find(name_or_path and str(name_or_path), input_rate, scale)["path"])
     return path
+
+
+def scale_for_bandwidth(bandwidth_hz: float, output_rate: int = OUTPUT_RATE) -> int:
+    """The largest scale whose input band (output_rate / 2 / scale) holds `bandwidth_hz`, so the
+    input is never resampled below its own band; AlreadyWide when no scale adds anything."""
+    top = output_rate / 2
+    if bandwidth_hz >= ALREADY_WIDE * top:
+        raise AlreadyWide(
+            f"the audio already reaches {bandwidth_hz / 1000:.1f} kHz, as wide as the "
+            f"{output_rate / 1000:g} kHz output ({top / 1000:g} kHz): there is no band to add"
+        )
+    scales = sorted({m["scale"] for m in available_models()}, reverse=True)
+    for scale in scales:
+        if top / scale * BANDWIDTH_TOLERANCE >= bandwidth_hz:
+            return scale
+    widest = top / scales[-1]
+    raise AlreadyWide(
+        f"the audio reaches {bandwidth_hz / 1000:.1f} kHz, above the widest model input band "
+        f"({widest / 1000:g} kHz): upsampling it would first throw away what lies between"
+    )

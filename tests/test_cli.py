@@ -55,6 +55,30 @@ def test_upsample_unknown_rate_is_explained(tmp_path, lowres_wav):
     assert "error:" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_upsample_without_scale_lets_the_bandwidth_choose(tmp_path, speech_wav):
+    """A 44.1 kHz stereo file of 4 kHz-rate content: x4 model, stereo kept, written at 44.1 kHz."""
+    import numpy as np
+
+    x, rate = audio.load(speech_wav)
+    narrow = audio.resample(audio.lowres(x[0], 4), rate // 4, 44100)
+    stereo = tmp_path / "narrow_44k.wav"
+    audio.save(stereo, np.stack([narrow, 0.5 * narrow]), 44100)
+    out = tmp_path / "out.wav"
+    args = ("upsample", str(stereo), str(out), "--checkpoint", "spline", "--output-rate", "input")
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["scale"] == 4 and 1440 <= report["bandwidth_hz"] <= 2200
+    frames, out_rate, channels = audio.info(out)
+    assert (out_rate, channels) == (44100, 2) and abs(frames - narrow.size) <= 44100 // 1000
+
+
+def test_upsample_refuses_audio_that_is_already_wideband(tmp_path, speech_wav):
+    result = run_cli("upsample", str(speech_wav), str(tmp_path / "o.wav"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no band to add" in result.stderr or "widest model input band" in result.stderr
+
+
 def test_upsample_bad_file(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio" * 100)
