@@ -48,10 +48,13 @@ def info(src: str | Path | bytes) -> tuple[int, int, int]:
     return int(meta.frames), int(meta.samplerate), int(meta.channels)
 
 
-def load(src: str | Path | bytes) -> tuple[np.ndarray, int]:
-    """Decode wav/flac/ogg/mp3 at any rate: (samples float32 [C x T] in [-1, 1], rate)."""
+def load(src: str | Path | bytes, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode wav/flac/ogg/mp3 at any rate: (samples float32 [C x T] in [-1, 1], rate); only
+    the first `seconds` when given."""
     try:
-        data, rate = sf.read(_source(src), dtype="float32", always_2d=True)
+        with sf.SoundFile(_source(src)) as f:
+            frames = -1 if seconds is None else max(1, int(seconds * f.samplerate))
+            data, rate = f.read(frames, dtype="float32", always_2d=True), f.samplerate
     except AudioError:
         raise
     except Exception as err:

@@ -48,9 +48,10 @@ def spectrogram_comparison(
     output: np.ndarray,
     rate: int,
     lowres_rate: int,
+    cutoff_hz: float | None = None,
 ) -> bytes:
     """PNG of [reference,] low-res and super-resolved spectrograms, frequency in kHz, the low-res
-    Nyquist marked with a dashed line."""
+    Nyquist marked with a dashed line and a detected cut-off `cutoff_hz` with a dotted one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,6 +82,8 @@ def spectrogram_comparison(
             interpolation="nearest",
         )
         ax.axhline(lowres_rate / 2000, color="white", linestyle="--", linewidth=0.8)
+        if cutoff_hz:
+            ax.axhline(cutoff_hz / 1000, color="cyan", linestyle=":", linewidth=1.0)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("time (s)")
     np.atleast_1d(axes)[0].set_ylabel("frequency (kHz)")

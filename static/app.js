@@ -18,6 +18,8 @@ const ui = {
   inputPlayer: $("input-player"),
   scale: $("scale"),
   model: $("model"),
+  outputRate: $("output-rate"),
+  choice: $("choice"),
   predict: $("predict"),
   predictHint: $("predict-hint"),
   progress: $("progress"),
@@ -164,18 +166,37 @@ function chooseFile() {
 
 // ---------------------------------------------------------------- settings: scale and model
 
+const AUTO = "auto";
+
+function mode() {
+  return document.querySelector('input[name="mode"]:checked').value;
+}
+
 function fillSettings() {
   ui.scale.replaceChildren(
+    new Option("Auto: from the audio's bandwidth", AUTO),
     ...config.scales.map((scale) => {
       const any = config.models.find((m) => m.scale === scale);
       return new Option(`×${scale}  (${kHz(any.input_rate)} → ${kHz(any.output_rate)})`, scale);
     }),
   );
-  ui.scale.value = String(config.scales.includes(4) ? 4 : config.scales[0]);
+  fitScaleToMode();
+}
+
+/** Enhance mode's input is low-res already: its own bandwidth picks the scale by default. In
+ * simulate mode the input is the full-band reference, so the paper's ×4 is the default. */
+function fitScaleToMode() {
+  const enhance = mode() === "enhance";
+  ui.scale.value = enhance ? AUTO : String(config.scales.includes(4) ? 4 : config.scales[0]);
+  ui.outputRate.disabled = !enhance;
   fillModels();
 }
 
 function fillModels() {
+  if (ui.scale.value === AUTO) {
+    ui.model.replaceChildren(new Option("the default for the detected band", ""));
+    return;
+  }
   const scale = Number(ui.scale.value);
   const models = config.models.filter((m) => m.scale === scale);
   ui.model.replaceChildren(
@@ -232,6 +253,7 @@ async function predict() {
   form.append("mode", document.querySelector('input[name="mode"]:checked').value);
   form.append("scale", ui.scale.value);
   form.append("model", ui.model.value);
+  form.append("output_rate", ui.outputRate.value);
 
   let response;
   try {
@@ -313,6 +335,29 @@ async function rates(status) {
   }
 }
 
+/** Which model ran and why, in words: the detected band for scale auto, and what a higher
+ * output rate means. */
+function choiceText(status, rate) {
+  const params = status.params || {};
+  const input = status.input || {};
+  const info = modelInfo(params.model, Number(params.scale));
+  const parts = [];
+  if (params.auto && input.bandwidth_hz && info) {
+    parts.push(
+      `Your audio's spectrum ends at ${kHz(input.bandwidth_hz)}, so ${params.model} ` +
+        `(×${params.scale}, ${kHz(info.input_rate)} → ${kHz(info.output_rate)}) was picked: ` +
+        `its input keeps all of that band (the dotted line in the spectrograms).`,
+    );
+  }
+  if (params.output_rate === "input" && info && rate.high > info.output_rate) {
+    parts.push(
+      `Written at ${kHz(rate.high)} to match your file; nothing above ` +
+        `${kHz(info.output_rate / 2)} is added.`,
+    );
+  }
+  return parts.join(" ");
+}
+
 function render(status, rate) {
   const files = status.files || {};
   const params = status.params || {};
@@ -329,6 +374,7 @@ function render(status, rate) {
   ui.download.href = `${files["superres.wav"]}?download=1`;
   ui.download.setAttribute("download", rate.high ? `superres-${rate.high / 1000}k.wav` : "superres.wav");
   ui.downloadHint.textContent = `16-bit WAV at ${highRate}, model ${params.model || "default"}`;
+  show(ui.choice, choiceText(status, rate));
   ui.spectrogramLink.hidden = !files["spectrogram.png"];
   if (files["spectrogram.png"]) {
     ui.spectrogram.src = files["spectrogram.png"];
@@ -387,6 +433,7 @@ ui.record.addEventListener("click", startRecording);
 ui.stop.addEventListener("click", () => stopRecording(false));
 ui.upload.addEventListener("change", chooseFile);
 ui.scale.addEventListener("change", fillModels);
+document.querySelectorAll('input[name="mode"]').forEach((radio) => radio.addEventListener("change", fitScaleToMode));
 ui.predict.addEventListener("click", predict);
 fillSettings();
 updatePredict();

@@ -200,6 +200,32 @@ def test_upload_predict(page, speech_clip):
     assert page.locator("#metrics tbody tr", has_text="spline").count() == 1
 
 
+@pytest.fixture(scope="module")
+def narrowband_44k_stereo(tmp_path_factory, speech_wav) -> Path:
+    """Two seconds of speech whose content stops at 4 kHz, in a 44.1 kHz stereo file: a narrowband
+    recording that went through a wideband editor."""
+    x, rate = audio.load(speech_wav)
+    narrow = audio.resample(audio.lowres(audio.to_mono(x)[: 2 * rate], 2, "sinc"), 8000, 44100)
+    path = tmp_path_factory.mktemp("upload") / "call_44k_stereo.wav"
+    audio.save(path, np.stack([narrow, 0.8 * narrow]), 44100)
+    return path
+
+
+def test_enhance_auto_names_the_model_it_picked_and_the_cutoff(page, narrowband_44k_stereo):
+    page.locator("#upload").set_input_files(narrowband_44k_stereo)
+    page.get_by_label("Already low-res").check()
+    assert page.locator("#scale").input_value() == "auto"
+    page.locator("#output-rate").select_option("input")
+    button(page, "Predict").click()
+    wait_for_result(page)
+    choice = page.locator("#choice").inner_text()
+    cutoff = re.search(r"spectrum ends at ([0-9.]+) kHz", choice)
+    assert cutoff and 3.6 <= float(cutoff.group(1)) <= 4.4, choice
+    assert "×2" in choice and "8 kHz → 16 kHz" in choice
+    assert "Written at 44.1 kHz" in choice and "nothing above 8 kHz is added" in choice
+    assert "44.1 kHz" in page.locator("#rate-superres").inner_text()
+
+
 def test_non_audio_upload_shows_an_error(page):
     page.locator("#upload").set_input_files(
         {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not speech at all\n" * 40}

@@ -10,7 +10,15 @@ import redis
 
 from worker.jobstore import FILE_NAMES, KEY_PREFIX, JobGone, JobStore
 
-PARAMS = {"mode": "simulate", "scale": 4, "model": "spline", "filename": "a.wav"}
+PARAMS = {
+    "mode": "simulate",
+    "scale": 4,
+    "model": "spline",
+    "filename": "a.wav",
+    "auto": False,
+    "output_rate": "model",
+    "input": {"rate": 16000, "channels": 1, "bandwidth_hz": None},
+}
 
 
 @pytest.fixture
@@ -32,7 +40,14 @@ def test_create_stores_the_upload_and_a_queued_status(store):
         "state": "queued",
         "progress": {"stage": "queued", "percent": 0.0},
         "error": None,
-        "params": {"mode": "simulate", "scale": 4, "model": "spline"},
+        "params": {
+            "mode": "simulate",
+            "scale": 4,
+            "model": "spline",
+            "auto": False,
+            "output_rate": "model",
+        },
+        "input": {"rate": 16000, "channels": 1, "bandwidth_hz": None},
         "timings": {
             "queued_s": None,
             "processing_s": None,

@@ -136,7 +136,13 @@ def test_submit_answers_202_and_the_job_can_be_polled(client, speech):
     assert status.headers["Cache-Control"] == "no-store"
     status = status.get_json()
     assert status["state"] == "queued"
-    assert status["params"] == {"mode": "simulate", "scale": 4, "model": "spline"}
+    assert status["params"] == {
+        "mode": "simulate",
+        "scale": 4,
+        "model": "spline",
+        "auto": False,
+        "output_rate": "model",
+    }
     assert status["files"] == {"input": f"/api/jobs/{body['id']}/files/input"}
 
     original = client.get(status["files"]["input"])
@@ -195,6 +201,7 @@ REFUSALS = {
     "scale not a number": Refusal(400, "scale", fields={"scale": "four"}),
     "scale not ascii digits": Refusal(400, "scale", fields={"scale": "\u00b2"}),
     "scale not shipped": Refusal(422, "scale", fields={"scale": "3"}),
+    "unknown output rate": Refusal(400, "output_rate", fields={"output_rate": "96000"}),
     "unknown model": Refusal(422, "no-such-model", fields={"model": "no-such-model"}),
     "body over MAX_CONTENT_LENGTH": Refusal(
         413, "too large", data=TONE_1S, config={"MAX_CONTENT_LENGTH": 10_000}
@@ -229,6 +236,59 @@ def test_stereo_and_other_rates_are_accepted(client):
 def test_enhance_takes_low_rate_audio(client):
     response = post_job(client, wav_bytes(tone(1.0, 4000), 4000), mode="enhance")
     assert response.status_code == 202
+
+
+# ---------------------------------------------------------------- scale auto
+
+
+@pytest.fixture(scope="module")
+def narrowband(speech_wav):
+    """The speech clip as real narrowband uploads: (an 8 kHz phone call, a 44.1 kHz stereo file
+    whose content stops at 4 kHz, the 16 kHz full-band original), as WAV bytes."""
+    x, rate = audio.load(speech_wav)
+    x = audio.to_mono(x)
+    phone = wav_bytes(audio.lowres(x, 2, "telephone"), 8000)
+    band_limited = audio.resample(audio.lowres(x, 2, "sinc"), 8000, 44100)
+    stereo = wav_bytes(np.stack([band_limited, 0.7 * band_limited]), 44100)
+    return phone, stereo, wav_bytes(x, rate)
+
+
+def submit_auto(client, data: bytes, **fields) -> tuple[int, dict]:
+    """Enhance with no scale (auto is enhance's default) and no model; the answer and status."""
+    response = post_job(client, data, mode="enhance", scale=None, model=None, **fields)
+    body = response.get_json()
+    if response.status_code != 202:
+        return response.status_code, body
+    return 202, client.get(body["status_url"]).get_json()
+
+
+def test_auto_sends_a_phone_call_to_the_x2_model_and_says_what_it_found(client, narrowband):
+    code, status = submit_auto(client, narrowband[0])
+    assert code == 202
+    assert status["params"]["scale"] == 2 and status["params"]["auto"] is True
+    assert status["input"]["rate"] == 8000 and status["input"]["channels"] == 1
+    assert 3000 <= status["input"]["bandwidth_hz"] <= 3800
+
+
+def test_auto_keeps_a_44k_stereo_file_of_4khz_content_whole(client, narrowband):
+    code, status = submit_auto(client, narrowband[1], output_rate="input")
+    assert code == 202
+    assert status["params"]["scale"] == 2 and status["params"]["output_rate"] == "input"
+    assert status["input"]["rate"] == 44100 and status["input"]["channels"] == 2
+    assert 3600 <= status["input"]["bandwidth_hz"] <= 4400
+
+
+def test_auto_refuses_full_band_audio_with_a_422_that_says_why(client, database, narrowband):
+    before = database.client.dbsize()
+    code, body = submit_auto(client, narrowband[2])
+    assert code == 422 and "no band to add" in body["error"]
+    assert database.client.dbsize() == before
+
+
+def test_auto_in_simulate_mode_is_the_papers_x4(client, speech):
+    response = post_job(client, wav_bytes(*speech), scale="auto")
+    status = client.get(response.get_json()["status_url"]).get_json()
+    assert status["params"]["scale"] == 4 and status["params"]["auto"] is False
 
 
 # ---------------------------------------------------------------- ids and file names

@@ -147,6 +147,7 @@ def test_stereo_44k_reference_is_mixed_down_and_resampled(store, celery, speech)
         "filename": "speech.wav",
         "rate": 44100,
         "channels": 2,
+        "bandwidth_hz": None,  # detected only when the scale is auto, in enhance mode
     }
     reference, reference_rate = wav(store, status, "reference.wav")
     assert reference.ndim == 1 and reference_rate == 16000
@@ -216,3 +217,29 @@ def test_a_job_whose_workers_keep_dying_is_given_up(store, celery):
     status = wait_for_job(store, job_id)
     assert status["state"] == "failed"
     assert status["error"] == "workers stopped 3 times while processing this audio"
+
+
+def test_enhance_keeps_stereo_and_writes_at_the_uploads_rate(store, celery, speech):
+    x, rate = speech
+    narrow = audio.resample(audio.lowres(x, 2, "sinc"), rate // 2, 44100)
+    stereo = np.stack([narrow, -0.5 * narrow])
+    status, _ = run(
+        store,
+        celery,
+        audio.to_wav_bytes(stereo, 44100),
+        mode="enhance",
+        scale="auto",
+        output_rate="input",
+    )
+
+    assert status["state"] == "done", status["error"]
+    superres, superres_rate = wav(store, status, "superres.wav")
+    lowres, lowres_rate = wav(store, status, "lowres.wav")
+    assert (superres_rate, lowres_rate) == (44100, 8000)
+    assert superres.shape[1] == lowres.shape[1] == 2
+    assert abs(len(superres) - stereo.shape[1]) <= 44100 // 1000
+    # The channels stay apart: the second is still the first at -0.5.
+    assert np.corrcoef(superres[:, 0], superres[:, 1])[0, 1] < -0.99
+    record = result_json(store, status)
+    assert record["output_rate"] == 44100 and record["params"]["scale"] == 2
+    assert 3600 <= record["input"]["bandwidth_hz"] <= 4400

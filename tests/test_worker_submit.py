@@ -53,7 +53,14 @@ def test_an_accepted_job_is_stored_and_its_id_queued(store, settings, celery):
 
     status = store.status(job_id)
     assert status["state"] == "queued"
-    assert status["params"] == {"mode": "simulate", "scale": 4, "model": "spline"}
+    assert status["params"] == {
+        "mode": "simulate",
+        "scale": 4,
+        "model": "spline",
+        "auto": False,
+        "output_rate": "model",
+    }
+    assert status["input"] == {"rate": 16000, "channels": 1, "bandwidth_hz": None}
     queued = store.redis.lrange(QUEUE, 0, -1)
     assert len(queued) == 1
     # Tasks carry the job id, never the audio.
@@ -81,6 +88,7 @@ REFUSALS = [
     (b"", {}, {}, 400, "empty"),
     (tone(1.0), {"mode": "denoise"}, {}, 400, "mode must be"),
     (tone(1.0), {"scale": "4"}, {}, 400, "whole number"),
+    (tone(1.0), {"output_rate": "44100"}, {}, 400, "output_rate must be"),
     (tone(1.0), {"scale": 3}, {}, 422, "scale 3 is not supported"),
     (tone(1.0), {"model": "no-such-net"}, {}, 422, "no-such-net"),
     (b"this is not audio at all" * 10, {}, {}, 415, "not an audio file"),

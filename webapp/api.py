@@ -10,7 +10,7 @@ from werkzeug.exceptions import BadRequest
 
 from model.registry import available_models
 from webapp.store import job_queue, job_store
-from worker.jobs import MODES, JobRejected, submit
+from worker.jobs import AUTO, MODES, OUTPUT_RATES, JobRejected, submit
 from worker.jobstore import FILE_NAMES
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -43,17 +43,22 @@ def create_job():
     upload = request.files.get("audio")
     if upload is None:
         raise BadRequest("no audio: send the file in the multipart field 'audio'")
-    scale_text = request.form.get("scale", "4")
-    if not SCALE.fullmatch(scale_text):
-        raise BadRequest(f"scale must be a whole number such as 2 or 4, not {scale_text[:20]!r}")
+    mode = request.form.get("mode", "simulate")
+    # Enhance mode's input is low-res already: by default its own bandwidth picks the model.
+    scale_text = request.form.get("scale") or (AUTO if mode == "enhance" else "4")
+    if scale_text != AUTO and not SCALE.fullmatch(scale_text):
+        raise BadRequest(
+            f"scale must be 'auto' or a whole number such as 2 or 4, not {scale_text[:20]!r}"
+        )
     try:
         job_id = submit(
             job_store(),
             upload.read(),
             filename=(upload.filename or "audio")[:200],
-            mode=request.form.get("mode", "simulate"),
-            scale=int(scale_text),
+            mode=mode,
+            scale=scale_text if scale_text == AUTO else int(scale_text),
             model=request.form.get("model") or None,
+            output_rate=request.form.get("output_rate") or "model",
             settings=current_app.config["WORKER_SETTINGS"],
             celery=job_queue(),
         )
@@ -102,6 +107,7 @@ def models():
         models=shipped,
         scales=sorted({m["scale"] for m in shipped}),
         modes=list(MODES),
+        output_rates=list(OUTPUT_RATES),
         max_bytes=settings.max_bytes,
         max_seconds=settings.max_seconds,
     )

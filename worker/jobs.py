@@ -14,6 +14,15 @@ from worker.jobqueue import UPSAMPLE_TASK
 from worker.jobstore import JobStore
 
 MODES = ("simulate", "enhance")
+# scale "auto": the input's own bandwidth picks the model (enhance mode); in simulate mode the
+# input is the wideband reference, so auto means the paper's x4.
+AUTO = "auto"
+SIMULATE_AUTO_SCALE = 4
+# Where the result is written: the model's output rate, or the upload's own when that is higher.
+OUTPUT_RATES = ("model", "input")
+# The stretch of an upload whose spectrum decides the scale: enough for any voice, and the web
+# process never decodes a whole 10-minute file for it.
+BANDWIDTH_SECONDS = 60.0
 MAX_CHANNELS = 2
 MIN_SECONDS = 0.25
 # Frames decoded at a time when checking an upload: memory stays small whatever its length.
@@ -37,32 +46,50 @@ def submit(
     *,
     filename: str,
     mode: str,
-    scale: int,
+    scale: int | str,
     model: str | None = None,
+    output_rate: str = "model",
     settings: Settings,
     celery: Celery,
 ) -> str:
     """Validate, store and enqueue one job; return its id or raise JobRejected (400/413/415/422).
 
-    `settings` holds the limits; the job goes on the queue of `celery`, whose broker must be the
-    Redis behind `store`. A Redis that cannot be reached is a 503, and nothing is left behind.
+    `scale` is a number or "auto" (the input's bandwidth picks it in enhance mode). `settings`
+    holds the limits; the job goes on the queue of `celery`, whose broker must be the Redis behind
+    `store`. A Redis that cannot be reached is a 503, and nothing is left behind.
     """
     if not audio_bytes:
         raise JobRejected("the file is empty", 400)
     if mode not in MODES:
         raise JobRejected(f"mode must be one of {', '.join(MODES)}, not {str(mode)[:20]!r}", 400)
-    if isinstance(scale, bool) or not isinstance(scale, int):
-        raise JobRejected(f"scale must be a whole number such as 2 or 4, not {str(scale)[:20]!r}")
+    if scale != AUTO and (isinstance(scale, bool) or not isinstance(scale, int)):
+        raise JobRejected(
+            f"scale must be 'auto' or a whole number such as 2 or 4, not {str(scale)[:20]!r}"
+        )
+    if output_rate not in OUTPUT_RATES:
+        raise JobRejected(
+            f"output_rate must be one of {', '.join(OUTPUT_RATES)}, not {str(output_rate)[:20]!r}"
+        )
     check_size(len(audio_bytes), settings)
-    entry = resolve_model(model, scale, settings)
     try:
         frames, rate, channels = audio.info(audio_bytes)
     except audio.AudioError as err:
         raise JobRejected(str(err), 415) from None
-    check_audio(frames, rate, channels, mode, entry, settings)
+    check_audio(frames, rate, channels, settings)
     check_samples(audio_bytes)
+    scale, bandwidth = choose_scale(audio_bytes, mode, scale, rate)
+    entry = resolve_model(model, scale, settings)
+    check_reference_rate(rate, mode, entry)
 
-    params = {"mode": mode, "scale": scale, "model": entry["name"], "filename": filename}
+    params = {
+        "mode": mode,
+        "scale": scale,
+        "model": entry["name"],
+        "filename": filename,
+        "auto": bandwidth is not None,
+        "output_rate": output_rate,
+        "input": {"rate": rate, "channels": channels, "bandwidth_hz": bandwidth},
+    }
     try:
         job_id = store.create(audio_bytes, params)
     except redis.RedisError:
@@ -77,6 +104,23 @@ def submit(
         store.delete(job_id)
         raise JobRejected(UNREACHABLE, 503) from None
     return job_id
+
+
+def choose_scale(audio_bytes: bytes, mode: str, scale: int | str, rate: int):
+    """(scale, detected bandwidth in Hz or None): a given scale as it is; "auto" in enhance mode
+    from the input's bandwidth, refused (422) when no model would add to it."""
+    if scale != AUTO:
+        return scale, None
+    if mode == "simulate":
+        return SIMULATE_AUTO_SCALE, None
+    try:
+        x, rate = audio.load(audio_bytes, seconds=BANDWIDTH_SECONDS)
+        bandwidth = round(audio.bandwidth(x, rate))
+        return registry.scale_for_bandwidth(bandwidth), bandwidth
+    except audio.AudioError as err:
+        raise JobRejected(str(err), 415) from None
+    except registry.AlreadyWide as err:
+        raise JobRejected(f"{err}; nothing to do in enhance mode", 422) from None
 
 
 def resolve_model(model: str | None, scale: int, settings: Settings) -> dict:
@@ -108,15 +152,8 @@ def check_size(n_bytes: int, settings: Settings) -> None:
         )
 
 
-def check_audio(
-    frames: int,
-    rate: int,
-    channels: int,
-    mode: str,
-    entry: dict,
-    settings: Settings,
-) -> None:
-    """Refuse audio too long or short, with too many channels, or at too low a rate for `mode`."""
+def check_audio(frames: int, rate: int, channels: int, settings: Settings) -> None:
+    """Refuse audio too long or short, with too many channels, or at too low a rate."""
     seconds = frames / rate
     if seconds > settings.max_seconds:
         raise JobRejected(
@@ -127,14 +164,18 @@ def check_audio(
         raise JobRejected(f"the audio lasts {seconds:.2f} s; send at least {MIN_SECONDS} s", 422)
     if channels > MAX_CHANNELS:
         raise JobRejected(f"the audio has {channels} channels; send mono or stereo", 422)
+    if rate < 1000:
+        raise JobRejected(f"a sample rate of {rate} Hz is too low to be speech", 422)
+
+
+def check_reference_rate(rate: int, mode: str, entry: dict) -> None:
+    """Simulate mode needs a reference at the model's output rate or more."""
     if mode == "simulate" and rate < entry["output_rate"]:
         raise JobRejected(
             f"simulate mode needs audio sampled at {entry['output_rate']} Hz or more to use as the "
             f"reference; this file is {rate} Hz: choose enhance mode to upsample it instead",
             422,
         )
-    if rate < 1000:
-        raise JobRejected(f"a sample rate of {rate} Hz is too low to be speech", 422)
 
 
 def check_samples(audio_bytes: bytes) -> None:

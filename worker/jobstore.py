@@ -21,6 +21,8 @@ STATES = ("queued", "running", "done", "failed")
 FINISHED = ("done", "failed")
 TIMING_KEYS = ("queued_s", "processing_s", "audio_s", "realtime_factor", "device")
 
+# What a job was asked to do, as its status shows it; the worker reads the same.
+PARAMS = ("mode", "scale", "model", "auto", "output_rate")
 KEY_PREFIX = "superres:job:"
 STATUS_FIELD = b"status"
 META_FIELD = b"meta"
@@ -61,7 +63,8 @@ class JobStore:
             "state": "queued",
             "progress": {"stage": "queued", "percent": 0.0},
             "error": None,
-            "params": {k: params.get(k) for k in ("mode", "scale", "model")},
+            "params": {k: params.get(k) for k in PARAMS},
+            "input": params.get("input"),
             "timings": dict.fromkeys(TIMING_KEYS),
             "metrics": None,
             "files": ["input"],

@@ -13,7 +13,13 @@ import numpy as np
 from model import audio, metrics
 from model.registry import OUTPUT_RATE
 from worker.config import Settings
-from worker.jobs import JobRejected, check_audio, check_size, resolve_model
+from worker.jobs import (
+    JobRejected,
+    check_audio,
+    check_reference_rate,
+    check_size,
+    resolve_model,
+)
 from worker.jobstore import JobGone, JobStore
 
 # Percent of the progress bar reached when each stage starts; upsampling fills 20..80.
@@ -99,20 +105,28 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
     if meta is None or data is None:
         raise JobGone(job_id)
     started = time.time()
-    params = store.update(job_id, _mark_running)["params"]
+    status = store.update(job_id, _mark_running)
+    params = status["params"]
     progress = Progress(store, job_id)
 
     progress.start("decoding")
     x, rate = _decode(data, params, settings)
-    source = {"filename": meta.get("filename"), "rate": rate, "channels": x.shape[0]}
+    source = {
+        "filename": meta.get("filename"),
+        "rate": rate,
+        "channels": x.shape[0],
+        "bandwidth_hz": (status.get("input") or {}).get("bandwidth_hz"),
+    }
     audio_s = x.shape[-1] / rate
 
     progress.start("loading model")
     up = upsampler(params["model"], int(params["scale"]), settings.device)
 
-    outputs = _simulate if params["mode"] == "simulate" else _enhance
-    result = outputs(audio.to_mono(x), rate, up, progress)
-    _store_outputs(store, job_id, result, up, progress)
+    if params["mode"] == "simulate":
+        result = _simulate(audio.to_mono(x), rate, up, progress)
+    else:
+        result = _enhance(x, rate, up, progress, params.get("output_rate") or "model")
+    _store_outputs(store, job_id, result, up, progress, source["bandwidth_hz"])
 
     processing_s = time.time() - started
     timings = {
@@ -127,7 +141,7 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
         "params": {**params, "model": up.name},
         "input": source,
         "lowres_rate": up.input_rate,
-        "output_rate": up.output_rate,
+        "output_rate": result["output_rate"],
         "timings": timings,
         "stages_s": progress.finish(),
         "metrics": result["metrics"],
@@ -138,19 +152,27 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
     store.update(job_id, lambda status: _mark_done(status, timings, result["metrics"], up.name))
 
 
-def _store_outputs(store: JobStore, job_id: str, result: dict, up, progress: Progress) -> None:
-    """Plot the spectrograms and write every audio output to the job store."""
+def _store_outputs(
+    store: JobStore, job_id: str, result: dict, up, progress: Progress, cutoff_hz: float | None
+) -> None:
+    """Plot the spectrograms (channels mixed; the detected cut-off marked) and write every audio
+    output to the job store."""
     progress.start("plotting")
     from model import plots  # matplotlib: imported where it is used, in the worker only
 
     png = plots.spectrogram_comparison(
-        result["reference"], result["lowres"], result["superres"], up.output_rate, up.input_rate
+        result["reference"],
+        audio.to_mono(result["lowres"]),
+        audio.to_mono(result["superres"]),
+        result["output_rate"],
+        up.input_rate,
+        cutoff_hz=cutoff_hz,
     )
 
     progress.start("saving")
     files = {
         "lowres.wav": audio.to_wav_bytes(result["lowres"], up.input_rate),
-        "superres.wav": audio.to_wav_bytes(result["superres"], up.output_rate),
+        "superres.wav": audio.to_wav_bytes(result["superres"], result["output_rate"]),
         "spectrogram.png": png,
     }
     if result["reference"] is not None:
@@ -180,8 +202,9 @@ def _decode(data: bytes, params: dict, settings: Settings) -> tuple[np.ndarray, 
     try:
         check_size(len(data), settings)
         frames, rate, channels = audio.info(data)
+        check_audio(frames, rate, channels, settings)
         entry = resolve_model(params["model"], int(params["scale"]), settings)
-        check_audio(frames, rate, channels, params["mode"], entry, settings)
+        check_reference_rate(rate, params["mode"], entry)
         return audio.load(data)
     except (JobRejected, audio.AudioError) as err:
         raise JobFailed(str(err)) from None
@@ -204,17 +227,32 @@ def _simulate(x: np.ndarray, rate: int, up, progress: Progress) -> dict:
         "model": _score(reference, superres, up.scale),
         "spline": _score(reference, spline, up.scale),
     }
-    return {"reference": reference, "lowres": lowres, "superres": superres, "metrics": scores}
+    return {
+        "reference": reference,
+        "lowres": lowres,
+        "superres": superres,
+        "output_rate": up.output_rate,
+        "metrics": scores,
+    }
 
 
-def _enhance(x: np.ndarray, rate: int, up, progress: Progress) -> dict:
-    """The input is already low-res: bring it to the model's input rate and upsample it."""
+def _enhance(x: np.ndarray, rate: int, up, progress: Progress, output_rate: str) -> dict:
+    """The input [C x T] is already low-res: bring it to the model's input rate and upsample it,
+    each channel; with `output_rate` "input", write the result at the upload's rate when higher."""
     progress.start("resampling")
     lowres = audio.resample(x, rate, up.input_rate)
 
     progress.start("upsampling")
-    superres = up(lowres[None], progress=progress.upsampling)[0]
-    return {"reference": None, "lowres": lowres, "superres": superres, "metrics": None}
+    superres, superres_rate = up(lowres, progress=progress.upsampling), up.output_rate
+    if output_rate == "input" and rate > superres_rate:
+        superres, superres_rate = audio.resample(superres, superres_rate, rate), rate
+    return {
+        "reference": None,
+        "lowres": lowres,
+        "superres": superres,
+        "output_rate": superres_rate,
+        "metrics": None,
+    }
 
 
 def _score(reference: np.ndarray, estimate: np.ndarray, scale: int) -> dict[str, float | None]:
