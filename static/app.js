@@ -19,6 +19,7 @@ const ui = {
   scale: $("scale"),
   model: $("model"),
   outputRate: $("output-rate"),
+  serviceStatus: $("service-status"),
   choice: $("choice"),
   predict: $("predict"),
   predictHint: $("predict-hint"),
@@ -38,7 +39,7 @@ const ui = {
   announcer: $("announcer"),
 };
 
-const state = { input: null, recorder: null, busy: false, job: 0, inputUrl: null, lastState: null };
+const state = { input: null, recorder: null, busy: false, job: 0, inputUrl: null, lastState: null, ready: true };
 
 // ---------------------------------------------------------------- messages and small helpers
 
@@ -306,7 +307,9 @@ async function poll(job, url, started) {
     state.lastState = status.state;
     announce(status.state === "queued" ? "Waiting for a worker." : "Processing.");
   }
-  if (status.state === "queued") setProgress("Waiting for a worker…", null);
+  if (status.state === "queued") {
+    setProgress(state.ready ? "Waiting for a worker…" : "Waiting for the service to start up…", null);
+  }
   else {
     const stage = progress.stage || "working";
     const percent = progress.percent || 0;
@@ -427,6 +430,31 @@ function render(status, rate) {
   ui.result.scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
+// ---------------------------------------------------------------- is the service ready?
+
+/** Ask /healthz until a worker has loaded its models; say "starting up" meanwhile, so a job sent
+ * now is not left waiting in silence. */
+async function checkHealth() {
+  let health = {};
+  try {
+    health = await readJson(await fetch(config.health_url, { cache: "no-store" }));
+  } catch {
+    health = { status: "unreachable" };
+  }
+  state.ready = health.status === "ok";
+  if (state.ready) {
+    show(ui.serviceStatus, "");
+    return;
+  }
+  show(
+    ui.serviceStatus,
+    health.status === "starting"
+      ? "The service is starting up: the model is loading. You can record now; a job sent now waits until it is ready."
+      : "The server's job queue cannot be reached right now; retrying.",
+  );
+  setTimeout(checkHealth, 2000);
+}
+
 // ---------------------------------------------------------------- wiring
 
 ui.record.addEventListener("click", startRecording);
@@ -437,3 +465,4 @@ document.querySelectorAll('input[name="mode"]').forEach((radio) => radio.addEven
 ui.predict.addEventListener("click", predict);
 fillSettings();
 updatePredict();
+checkHealth();

@@ -226,6 +226,21 @@ def test_enhance_auto_names_the_model_it_picked_and_the_cutoff(page, narrowband_
     assert "44.1 kHz" in page.locator("#rate-superres").inner_text()
 
 
+def test_the_page_says_starting_up_until_a_worker_is_ready(browser, live_server):
+    context = browser.new_context(base_url=live_server)
+    context.set_default_timeout(HANG_MS)
+    page = context.new_page()
+    health = {"status": "starting"}
+    page.route("**/healthz", lambda route: route.fulfill(json={**health, "workers": {}}))
+    page.goto("/")
+    notice = page.locator("#service-status")
+    notice.wait_for(state="visible")
+    assert "starting up" in notice.inner_text()
+    health["status"] = "ok"  # a worker has loaded its models
+    notice.wait_for(state="hidden")
+    context.close()
+
+
 def test_non_audio_upload_shows_an_error(page):
     page.locator("#upload").set_input_files(
         {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not speech at all\n" * 40}

@@ -17,7 +17,7 @@ from model import audio
 from webapp import create_app
 from webapp.api import JOB_ID
 from webapp.config import load_config
-from worker.jobstore import FILE_NAMES
+from worker.jobstore import FILE_NAMES, mark_ready
 
 from .waits import HANG_S
 
@@ -398,7 +398,19 @@ def test_healthz_reports_redis_and_no_worker(client):
     body = response.get_json()
     assert body["redis"]["ok"] is True
     assert body["workers"] == {"ok": False, "count": 0, "names": []}
-    assert body["status"] == "degraded"
+    assert body["status"] == "starting"
+
+
+def test_healthz_is_ok_only_while_a_worker_says_it_is_ready(client, database):
+    mark_ready(database.client, "host:1", {"models": ["spline"]}, ttl_s=1)
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["workers"]["names"] == ["host:1"]
+    # A worker that stops refreshing its key (it died) stops counting when the key lapses.
+    deadline = time.monotonic() + HANG_S
+    while client.get("/healthz").get_json()["status"] == "ok":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert client.get("/healthz").get_json()["status"] == "starting"
 
 
 def test_healthz_is_503_when_redis_is_down():
@@ -436,8 +448,8 @@ def test_a_job_runs_to_done_and_its_files_download(redis_url, celery_worker, spe
     app = create_app({"TESTING": True, "REDIS_URL": redis_url})
     client = app.test_client()
     deadline = time.monotonic() + HANG_S
-    while client.get("/healthz").get_json()["workers"]["count"] < 1:
-        assert time.monotonic() < deadline, "the worker never answered the health check's ping"
+    while client.get("/healthz").get_json()["status"] != "ok":
+        assert time.monotonic() < deadline, "the worker never said it was ready"
 
     job_id = post_job(client, wav_bytes(*speech)).get_json()["id"]
     deadline = time.monotonic() + HANG_S

@@ -6,13 +6,13 @@ import redis
 from flask import Blueprint, current_app, jsonify, render_template, url_for
 
 from model.registry import available_models
-from webapp.store import job_queue, redis_client
+from webapp.store import redis_client
+from worker.jobstore import ready_workers
 
 bp = Blueprint("pages", __name__)
 
 # Celery's default queue: its length is how many jobs wait for a worker.
 QUEUE_KEY = "celery"
-WORKER_PING_TIMEOUT_S = 1.0
 
 
 @bp.get("/")
@@ -21,6 +21,7 @@ def index():
     models = [{k: v for k, v in m.items() if k != "path"} for m in available_models()]
     page_config = {
         "jobs_url": url_for("api.create_job"),
+        "health_url": url_for("pages.healthz"),
         "models": models,
         "scales": sorted({m["scale"] for m in models}),
         "max_bytes": settings.max_bytes,
@@ -33,22 +34,22 @@ def index():
 
 @bp.get("/healthz")
 def healthz():
-    """200 while Redis answers (jobs can be accepted); 503 when it does not.
+    """200 while Redis answers (jobs can be accepted), 503 when it does not; "ok" only while at
+    least one worker process has loaded its models and can take a job at once.
 
-    No worker answering is reported but is not a failure of the web process: jobs wait in the
-    queue until one starts. A worker busy on a job in a solo pool cannot answer the ping either.
+    Workers say so with a key they refresh (`worker.tasks.preload`); while none has, the status
+    is "starting" and a job waits in the queue. A busy worker still counts: its key lives on.
     """
     try:
         client = redis_client()
         client.ping()
         queued = client.llen(QUEUE_KEY)
+        ready = ready_workers(client)
     except redis.RedisError as error:
         body = {"status": "error", "redis": {"ok": False, "error": str(error)}, "workers": None}
         return jsonify(body), 503
-    replies = job_queue().control.ping(timeout=WORKER_PING_TIMEOUT_S)
-    workers = sorted(name for reply in replies for name in reply)
     return jsonify(
-        status="ok" if workers else "degraded",
+        status="ok" if ready else "starting",
         redis={"ok": True, "queued_jobs": queued},
-        workers={"ok": bool(workers), "count": len(workers), "names": workers},
+        workers={"ok": bool(ready), "count": len(ready), "names": sorted(ready)},
     )

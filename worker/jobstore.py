@@ -24,6 +24,8 @@ TIMING_KEYS = ("queued_s", "processing_s", "audio_s", "realtime_factor", "device
 # What a job was asked to do, as its status shows it; the worker reads the same.
 PARAMS = ("mode", "scale", "model", "auto", "output_rate")
 KEY_PREFIX = "superres:job:"
+# One key per worker process that has loaded its models and can take a job now (`mark_ready`).
+READY_PREFIX = "superres:ready:"
 STATUS_FIELD = b"status"
 META_FIELD = b"meta"
 
@@ -146,3 +148,17 @@ class JobStore:
         if raw is None:
             raise JobGone(f"job {job_id} does not exist or has expired")
         return json.loads(raw)
+
+
+def mark_ready(client: redis.Redis, worker: str, info: dict, ttl_s: float) -> None:
+    """Say that `worker` (host:pid) can take a job now; unless refreshed, it lapses after `ttl_s`,
+    so a process that died stops counting within that time."""
+    client.set(READY_PREFIX + worker, json.dumps(info), ex=max(1, round(ttl_s)))
+
+
+def ready_workers(client: redis.Redis) -> dict[str, dict]:
+    """The worker processes whose ready key is alive, by name."""
+    keys = sorted(client.scan_iter(match=READY_PREFIX + "*", count=1000))
+    values = client.mget(keys) if keys else []
+    prefix = len(READY_PREFIX)
+    return {k.decode()[prefix:]: json.loads(v) for k, v in zip(keys, values, strict=True) if v}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+import time
 from functools import cache
 
+import numpy as np
 import redis
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
@@ -13,11 +18,14 @@ from worker import pipeline
 from worker.config import Settings
 from worker.jobqueue import UPSAMPLE_TASK
 from worker.jobs import resolve_model
-from worker.jobstore import FINISHED, JobGone, JobStore
+from worker.jobstore import FINISHED, JobGone, JobStore, mark_ready
 
 # A job whose worker died this many times is more likely the cause than the victim.
 MAX_ATTEMPTS = 3
 DEFAULT_SCALE = 4
+# A ready process refreshes its key every HEARTBEAT_S; a dead one stops counting after READY_TTL_S.
+HEARTBEAT_S = 5.0
+READY_TTL_S = 15.0
 
 log = get_task_logger(__name__)
 
@@ -96,10 +104,29 @@ def upsample(self: UpsampleTask, job_id: str) -> str:
 
 
 def preload(settings: Settings) -> None:
-    """Load the default model (and slow imports) now, so no job waits for them."""
+    """Load the default models (and slow imports) and run one warm-up pass, then say this process
+    is ready (`/healthz` is "ok" only while one is), so no job waits for them."""
+    loaded = []
     try:
-        entry = resolve_model(None, DEFAULT_SCALE, settings)
-        pipeline.upsampler(entry["name"], DEFAULT_SCALE, settings.device)
+        for scale in sorted({2, DEFAULT_SCALE}):
+            entry = resolve_model(None, scale, settings)
+            up = pipeline.upsampler(entry["name"], scale, settings.device)
+            up(np.zeros((1, up.input_rate // 2), dtype=np.float32))  # one warm-up pass
+            loaded.append(entry["name"])
         pipeline.warm_up()
     except Exception:
-        log.exception("could not preload the default model; jobs will load it when they need it")
+        log.exception("could not preload the default models; jobs will load them when they need it")
+    info = {"models": loaded, "pid": os.getpid(), "since": time.time()}
+    threading.Thread(target=_heartbeat, args=(settings, info), daemon=True).start()
+
+
+def _heartbeat(settings: Settings, info: dict) -> None:
+    """Keep this process's ready key alive for as long as the process lives."""
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    client = job_store(settings).redis
+    while True:
+        try:
+            mark_ready(client, worker, info, READY_TTL_S)
+        except redis.RedisError:
+            log.warning("could not refresh the ready key of %s; retrying", worker)
+        time.sleep(HEARTBEAT_S)
