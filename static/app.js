@@ -1,6 +1,7 @@
 // The page: take speech (recording or file), submit a job, poll it, and show the result.
 import { Recorder, RecorderError } from "./recorder.js";
 import { encodeWav } from "./wav.js";
+import { ABPlayer, bindKeys } from "./abplayer.js";
 
 const config = JSON.parse(document.getElementById("page-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -38,6 +39,9 @@ const ui = {
   resultTitle: $("result-title"),
   announcer: $("announcer"),
 };
+
+const abPlayer = new ABPlayer($("ab-player"));
+bindKeys(abPlayer);
 
 const state = { input: null, recorder: null, busy: false, job: 0, inputUrl: null, lastState: null, ready: true };
 
@@ -244,6 +248,7 @@ async function predict() {
   state.busy = true;
   updatePredict();
   show(ui.jobMessage, "");
+  abPlayer.pause();
   ui.result.hidden = true;
   setProgress("Uploading…", null);
   state.lastState = null;
@@ -373,6 +378,13 @@ function render(status, rate) {
   setPlayer("original", files["reference.wav"] || files.input, simulate ? highRate : asUploaded);
   setPlayer("lowres", files["lowres.wav"], lowRate);
   setPlayer("superres", files["superres.wav"], highRate);
+  abPlayer
+    .load({
+      original: files["reference.wav"] || files.input,
+      lowres: files["lowres.wav"],
+      superres: files["superres.wav"],
+    })
+    .catch(() => {}); // the three players below still work without Web Audio
 
   ui.download.href = `${files["superres.wav"]}?download=1`;
   ui.download.setAttribute("download", rate.high ? `superres-${rate.high / 1000}k.wav` : "superres.wav");
@@ -385,11 +397,16 @@ function render(status, rate) {
   }
 
   const t = status.timings || {};
+  const speed = (factor) => (factor == null ? "–" : `${number(factor, 1)}× real time`);
+  // The model's own time apart from the whole job's: decoding, scoring, drawing and storing
+  // cost the same whatever the model.
   const rows = [
     ["Audio length", seconds(t.audio_s)],
+    ["Model time", seconds(t.model_s)],
+    ["Model speed", speed(t.model_realtime_factor)],
+    ["Whole job", seconds(t.processing_s)],
+    ["Job speed", speed(t.realtime_factor)],
     ["Queue wait", seconds(t.queued_s)],
-    ["Processing time", seconds(t.processing_s)],
-    ["Speed", t.realtime_factor == null ? "–" : `${number(t.realtime_factor, 1)}× real time`],
     ["Device", t.device || "–"],
   ];
   ui.timings.replaceChildren(

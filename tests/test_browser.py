@@ -165,9 +165,36 @@ def test_record_predict_listen_download(page, tmp_path):
     for label in ("Original", "Low-res", "Super-resolved"):
         assert page.locator("figure", has_text=label).locator("audio").get_attribute("src")
     timings = page.locator("#timings").inner_text()
-    for label in ("Audio length", "Queue wait", "Processing time", "real time", "Device"):
+    for label in ("Audio length", "Model time", "Model speed", "Whole job", "Queue wait"):
         assert label in timings
     assert page.locator("#metrics tbody tr").count() >= 1
+
+    # A/B/C: the three versions play in step; 1, 2, 3 switch which one is heard, mid-play.
+    ab = page.locator("#ab-player")
+    ab.wait_for(state="visible")
+    ab.get_by_role("button", name="Play").click()
+
+    def position() -> float:
+        return float(ab.get_attribute("data-position"))
+
+    page.wait_for_function(
+        "() => Number(document.getElementById('ab-player').dataset.position) > 0.3"
+    )
+    before = position()
+    page.keyboard.press("2")
+    assert ab.get_attribute("data-active") == "lowres"
+    assert ab.get_by_role("button", name="2 Low-res").get_attribute("aria-pressed") == "true"
+    page.wait_for_function(
+        f"() => Number(document.getElementById('ab-player').dataset.position) > {before + 0.2}"
+    )
+    assert ab.get_attribute("data-playing") == "true"  # no restart, no stop: the same moment
+    ab.get_by_role("button", name="1 Original").click()
+    assert ab.get_attribute("data-active") == "original"
+    page.keyboard.press("3")
+    assert ab.get_attribute("data-active") == "superres"
+    ab.get_by_role("button", name="Pause").click()
+    paused_at = position()
+    assert paused_at > before + 0.2
 
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download", exact=True).click()

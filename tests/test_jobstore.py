@@ -53,6 +53,8 @@ def test_create_stores_the_upload_and_a_queued_status(store):
             "processing_s": None,
             "audio_s": None,
             "realtime_factor": None,
+            "model_s": None,
+            "model_realtime_factor": None,
             "device": None,
         },
         "metrics": None,

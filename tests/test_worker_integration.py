@@ -98,8 +98,11 @@ def test_simulate_scores_the_model_and_spline_on_the_same_audio(store, celery, s
     assert timings["realtime_factor"] == pytest.approx(
         timings["audio_s"] / timings["processing_s"], rel=0.02
     )
+    assert 0 < timings["model_s"] < timings["processing_s"]
+    assert timings["model_realtime_factor"] > timings["realtime_factor"]
     record = result_json(store, status)
     assert record["timings"] == timings and record["metrics"] == status["metrics"]
+    assert record["stages_s"]["upsampling"] == pytest.approx(timings["model_s"], abs=1e-4)
     assert record["lowres_rate"] == 4000 and record["output_rate"] == 16000
     assert set(record["stages_s"]) >= {"decoding", "upsampling", "scoring", "plotting", "saving"}
 

@@ -19,7 +19,15 @@ FILE_NAMES = (
 )
 STATES = ("queued", "running", "done", "failed")
 FINISHED = ("done", "failed")
-TIMING_KEYS = ("queued_s", "processing_s", "audio_s", "realtime_factor", "device")
+TIMING_KEYS = (
+    "queued_s",
+    "processing_s",
+    "audio_s",
+    "realtime_factor",
+    "model_s",
+    "model_realtime_factor",
+    "device",
+)
 
 # What a job was asked to do, as its status shows it; the worker reads the same.
 PARAMS = ("mode", "scale", "model", "auto", "output_rate")

@@ -129,11 +129,16 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
     _store_outputs(store, job_id, result, up, progress, source["bandwidth_hz"])
 
     processing_s = time.time() - started
+    stages = progress.finish()
+    # The model's own time apart from the whole job's (decoding, scoring, plotting, storing).
+    model_s = stages.get("upsampling", 0.0)
     timings = {
         "queued_s": round(started - meta["created_at"], 3),
         "processing_s": round(processing_s, 3),
         "audio_s": round(audio_s, 3),
         "realtime_factor": round(audio_s / max(processing_s, 1e-6), 2),
+        "model_s": round(model_s, 4),
+        "model_realtime_factor": round(audio_s / max(model_s, 1e-6), 1),
         "device": up.device,
     }
     record = {
@@ -143,7 +148,7 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
         "lowres_rate": up.input_rate,
         "output_rate": result["output_rate"],
         "timings": timings,
-        "stages_s": progress.finish(),
+        "stages_s": stages,
         "metrics": result["metrics"],
         "worker": {"host": socket.gethostname(), "pid": os.getpid(), "model_loads": model_loads},
         "attempt": meta["attempts"],
