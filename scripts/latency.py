@@ -1,0 +1,158 @@
+"""Predict latency through the HTTP API of the real launcher: cold start, then warm jobs.
+
+    .venv/bin/python scripts/latency.py                     # 10 x 5 s simulate x4, default model
+    .venv/bin/python scripts/latency.py --jobs 20 --model spline
+
+Starts a private redis-server and `python -m worker.serve` on it (gunicorn + a Celery worker, as
+`make run` does), then:
+1. polls /healthz until it says "ok" and at once submits one job: how long that job waited in the
+   queue (a worker that answers the health check must not still be loading its model);
+2. submits `--jobs` jobs one after another, each polled every 20 ms until done: the median time
+   from submit to done, and the part of it that is not the model's own time (queue, upload,
+   decoding, scoring, drawing, storing, polling), which depends least on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from model import audio  # noqa: E402
+from worker.local import REPO, RedisServer, free_port  # noqa: E402
+
+SPEECH = REPO / "tests" / "data" / "speech_16k.wav"
+POLL_S = 0.02
+
+
+def speech_clip(seconds: float) -> bytes:
+    """`seconds` of the test speech (repeated if needed) as 16 kHz WAV bytes."""
+    x, rate = audio.load(SPEECH)
+    x = audio.to_mono(x)
+    n = int(seconds * rate)
+    return audio.to_wav_bytes(np.tile(x, int(np.ceil(n / len(x))))[:n], rate)
+
+
+def get_json(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return json.loads(err.read() or b"{}")
+
+
+def post_job(base: str, data: bytes, fields: dict) -> dict:
+    """POST /api/jobs as the page does (multipart), returning the JSON answer."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="speech.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{base}/api/jobs",
+        data=b"".join(parts),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def run_job(base: str, data: bytes, fields: dict, timeout: float) -> tuple[float, dict]:
+    """Submit one job and poll it to the end: (seconds from submit to done, final status)."""
+    started = time.perf_counter()
+    url = base + post_job(base, data, fields)["status_url"]
+    while True:
+        status = get_json(url)
+        if status.get("state") in ("done", "failed"):
+            return time.perf_counter() - started, status
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"job still {status.get('state')} after {timeout:g} s")
+        time.sleep(POLL_S)
+
+
+def start_service(redis_url: str, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(port), "SECRET_KEY": "latency"}
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker.serve"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_until_ok(base: str, timeout: float) -> float:
+    """Seconds until /healthz says "ok"."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            if get_json(f"{base}/healthz").get("status") == "ok":
+                return time.perf_counter() - started
+        except OSError:
+            pass  # gunicorn not listening yet
+        time.sleep(0.05)
+    raise TimeoutError(f"/healthz never said ok within {timeout:g} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--scale", default="4")
+    parser.add_argument("--model", default="", help="a shipped name; default: the default model")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args(argv)
+    fields = {"mode": "simulate", "scale": args.scale, "model": args.model}
+    data = speech_clip(args.seconds)
+
+    with tempfile.TemporaryDirectory(prefix="latency-") as tmp, RedisServer(Path(tmp)) as redis:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        service = start_service(redis.url, port, Path(tmp) / "service.log")
+        try:
+            ready_s = wait_until_ok(base, args.timeout)
+            _, first = run_job(base, data, fields, args.timeout)
+            rows = [run_job(base, data, fields, args.timeout) for _ in range(args.jobs)]
+        finally:
+            os.killpg(service.pid, signal.SIGINT)
+            service.wait(60)
+    failed = [s for _, s in rows if s["state"] != "done"] + [first] * (first["state"] != "done")
+    totals = np.array([t for t, _ in rows])
+    models = np.array([s["timings"]["model_s"] for _, s in rows])
+    result = {
+        "model": rows[0][1]["params"]["model"],
+        "audio_s": args.seconds,
+        "jobs": args.jobs,
+        "healthz_ok_after_s": round(ready_s, 2),
+        "first_job_queued_s": first["timings"]["queued_s"],
+        "submit_to_done_median_s": round(float(np.median(totals)), 3),
+        "model_median_s": round(float(np.median(models)), 3),
+        "beyond_model_median_s": round(float(np.median(totals - models)), 3),
+        "failed": len(failed),
+    }
+    print(json.dumps(result, indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
