@@ -123,7 +123,7 @@ def spectrogram_comparison(
 ) -> bytes:
     """PNG of [reference,] low-res and super-resolved spectrograms, frequency in kHz, the low-res
     Nyquist marked with a dashed line and a detected cut-off `cutoff_hz` with a dotted one."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     panels = []
     if reference is not None:
@@ -133,56 +133,20 @@ def spectrogram_comparison(
     )
     panels.append((f"super-resolved ({rate / 1000:g} kHz)", _log_spectrogram(output, rate, rate)))
     vmax = max(float(np.max(p)) for _, p in panels)
-    vmin = vmax - DYNAMIC_RANGE_DB
-    duration, top_khz = len(output) / rate, rate / 2000
+    layout = _Layout(len(panels), len(output) / rate, rate / 2000, vmax - DYNAMIC_RANGE_DB, vmax)
 
-    width = PANEL_W * len(panels)
-    inner_w = (width - LEFT - RIGHT - GAP * (len(panels) - 1)) // len(panels)
-    inner_h = HEIGHT - TOP - BOTTOM
-    lefts = [LEFT + i * (inner_w + GAP) for i in range(len(panels))]
-    bar_x, bar_top, bar_bottom = width - RIGHT + 24, TOP + 10, TOP + inner_h - 10
-
-    def y_of(khz: float) -> int:
-        return TOP + inner_h - round(khz / top_khz * inner_h)
-
-    canvas = np.full((HEIGHT, width), WHITE, dtype=np.uint8)
-    for x0, (_, db) in zip(lefts, panels, strict=True):
-        canvas[TOP : TOP + inner_h, x0 : x0 + inner_w] = _colour(db, vmin, vmax, inner_w, inner_h)
-        _dashed(canvas, y_of(lowres_rate / 2000), x0, x0 + inner_w, WHITE, 4, 3)
+    canvas = np.full((HEIGHT, layout.width), WHITE, dtype=np.uint8)
+    for x0, (_, db) in zip(layout.lefts, panels, strict=True):
+        x1 = x0 + layout.inner_w
+        canvas[TOP : TOP + layout.inner_h, x0:x1] = _colour(
+            db, layout.vmin, layout.vmax, layout.inner_w, layout.inner_h
+        )
+        _dashed(canvas, layout.y_of(lowres_rate / 2000), x0, x1, WHITE, 4, 3)
         if cutoff_hz:
-            _dashed(canvas, y_of(cutoff_hz / 1000), x0, x0 + inner_w, CYAN, 1, 2)
-    ramp = np.linspace(MAGMA_STEPS - 1, 0, bar_bottom - bar_top).astype(np.uint8)
-    canvas[bar_top:bar_bottom, bar_x : bar_x + 12] = ramp[:, None]
-
-    # Frame, ticks and text in an anti-aliased ink mask, folded into the ink ramp afterwards.
-    mask = Image.new("L", (width, HEIGHT), 0)
-    draw, font = ImageDraw.Draw(mask), _font()
-    x_step, y_step = _nice_step(duration, 6), _nice_step(top_khz, 8)
-    for i, (x0, (title, _)) in enumerate(zip(lefts, panels, strict=True)):
-        x1 = x0 + inner_w
-        draw.rectangle([x0 - 1, TOP - 1, x1, TOP + inner_h], outline=255)
-        draw.text(((x0 + x1) / 2, TOP - 4), title, fill=255, font=font, anchor="ms")
-        for t in np.arange(0, duration + 1e-9, x_step):
-            x = x0 + round(t / duration * (inner_w - 1)) if duration > 0 else x0
-            draw.line([(x, TOP + inner_h), (x, TOP + inner_h + 4)], fill=255)
-            draw.text((x, TOP + inner_h + 6), _label(t), fill=255, font=font, anchor="mt")
-        draw.text(((x0 + x1) / 2, HEIGHT - 6), "time (s)", fill=255, font=font, anchor="md")
-        for f in np.arange(0, top_khz + 1e-9, y_step):
-            draw.line([(x0 - 5, y_of(f)), (x0 - 1, y_of(f))], fill=255)
-            if i == 0:
-                draw.text((x0 - 7, y_of(f)), _label(f), fill=255, font=font, anchor="rm")
-    axis_label = Image.new("L", (inner_h, FONT_PX + 4), 0)
-    ImageDraw.Draw(axis_label).text(
-        (inner_h / 2, 0), "frequency (kHz)", fill=255, font=font, anchor="ma"
-    )
-    mask.paste(axis_label.rotate(90, expand=True), (2, TOP))
-    draw.rectangle([bar_x - 1, bar_top - 1, bar_x + 12, bar_bottom], outline=255)
-    for level in np.arange(np.ceil(vmin / 20) * 20, vmax + 1e-9, 20):
-        y = bar_bottom - round((level - vmin) / (vmax - vmin) * (bar_bottom - bar_top))
-        draw.line([(bar_x + 12, y), (bar_x + 16, y)], fill=255)
-        draw.text((bar_x + 18, y), f"{level:.0f}", fill=255, font=font, anchor="lm")
-    draw.text((bar_x + 6, bar_top - 4), "dB", fill=255, font=font, anchor="ms")
-    ink = np.asarray(mask)
+            _dashed(canvas, layout.y_of(cutoff_hz / 1000), x0, x1, CYAN, 1, 2)
+    ramp = np.linspace(MAGMA_STEPS - 1, 0, layout.bar_bottom - layout.bar_top).astype(np.uint8)
+    canvas[layout.bar_top : layout.bar_bottom, layout.bar_x : layout.bar_x + 12] = ramp[:, None]
+    ink = _ink(layout, [title for title, _ in panels])
     inked = ink > 0
     canvas[inked] = WHITE + (ink[inked].astype(np.int32) * (INK_STEPS - 1) + 254) // 255
 
@@ -192,3 +156,61 @@ def spectrogram_comparison(
     # Fast zlib level: the PNG is drawn for every job and read once.
     image.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
+
+
+class _Layout:
+    """Where everything goes, in pixels, for `n` panels of `duration` s up to `top_khz`."""
+
+    def __init__(self, n: int, duration: float, top_khz: float, vmin: float, vmax: float):
+        self.duration, self.top_khz, self.vmin, self.vmax = duration, top_khz, vmin, vmax
+        self.width = PANEL_W * n
+        self.inner_w = (self.width - LEFT - RIGHT - GAP * (n - 1)) // n
+        self.inner_h = HEIGHT - TOP - BOTTOM
+        self.lefts = [LEFT + i * (self.inner_w + GAP) for i in range(n)]
+        self.bar_x, self.bar_top = self.width - RIGHT + 24, TOP + 10
+        self.bar_bottom = TOP + self.inner_h - 10
+
+    def y_of(self, khz: float) -> int:
+        return TOP + self.inner_h - round(khz / self.top_khz * self.inner_h)
+
+    def x_of(self, x0: int, seconds: float) -> int:
+        return x0 + (round(seconds / self.duration * (self.inner_w - 1)) if self.duration else 0)
+
+
+def _ink(layout: _Layout, titles: list[str]) -> np.ndarray:
+    """Frames, ticks and text as an anti-aliased ink mask uint8 [HEIGHT x width] (0: none)."""
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", (layout.width, HEIGHT), 0)
+    draw, font = ImageDraw.Draw(mask), _font()
+    bottom = TOP + layout.inner_h
+    x_step, y_step = _nice_step(layout.duration, 6), _nice_step(layout.top_khz, 8)
+    for i, (x0, title) in enumerate(zip(layout.lefts, titles, strict=True)):
+        x1 = x0 + layout.inner_w
+        draw.rectangle([x0 - 1, TOP - 1, x1, bottom], outline=255)
+        draw.text(((x0 + x1) / 2, TOP - 4), title, fill=255, font=font, anchor="ms")
+        for t in np.arange(0, layout.duration + 1e-9, x_step):
+            x = layout.x_of(x0, t)
+            draw.line([(x, bottom), (x, bottom + 4)], fill=255)
+            draw.text((x, bottom + 6), _label(t), fill=255, font=font, anchor="mt")
+        draw.text(((x0 + x1) / 2, HEIGHT - 6), "time (s)", fill=255, font=font, anchor="md")
+        for f in np.arange(0, layout.top_khz + 1e-9, y_step):
+            y = layout.y_of(f)
+            draw.line([(x0 - 5, y), (x0 - 1, y)], fill=255)
+            if i == 0:
+                draw.text((x0 - 7, y), _label(f), fill=255, font=font, anchor="rm")
+    label = Image.new("L", (layout.inner_h, FONT_PX + 4), 0)
+    ImageDraw.Draw(label).text(
+        (layout.inner_h / 2, 0), "frequency (kHz)", fill=255, font=font, anchor="ma"
+    )
+    mask.paste(label.rotate(90, expand=True), (2, TOP))
+
+    bar_x, bar_top, bar_bottom = layout.bar_x, layout.bar_top, layout.bar_bottom
+    draw.rectangle([bar_x - 1, bar_top - 1, bar_x + 12, bar_bottom], outline=255)
+    span = layout.vmax - layout.vmin
+    for level in np.arange(np.ceil(layout.vmin / 20) * 20, layout.vmax + 1e-9, 20):
+        y = bar_bottom - round((level - layout.vmin) / span * (bar_bottom - bar_top))
+        draw.line([(bar_x + 12, y), (bar_x + 16, y)], fill=255)
+        draw.text((bar_x + 18, y), f"{level:.0f}", fill=255, font=font, anchor="lm")
+    draw.text((bar_x + 6, bar_top - 4), "dB", fill=255, font=font, anchor="ms")
+    return np.asarray(mask)
