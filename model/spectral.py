@@ -5,7 +5,8 @@ Vocos (Siuzdak 2023: ConvNeXt blocks on frames, an iSTFT head), sized for a 2-co
 of `blocks` ConvNeXt blocks over the frames of the interpolated input, a magnitude head and a
 phase head (a complex pair whose angle is the phase, so no wrapped target is ever regressed).
 
-Below `crossover` x the input's Nyquist the output is the input's STFT untouched; from there to
+Below `crossover` x the input's Nyquist the output is the input's STFT, with only the cubic
+spline's known droop undone (a band-limited interpolation of the input); from there to
 the Nyquist (where the anti-alias filter attenuates) the net rescales the input's magnitudes and
 keeps their phase; above the Nyquist it writes magnitude and phase. The iSTFT makes the waveform.
 """
@@ -90,6 +91,13 @@ class SpectralBWE(nn.Module):
         """The STFT bin of the input's Nyquist, rate / 2 / scale."""
         return (self.bins - 1) // scale
 
+    def spline_response(self, scale: int) -> torch.Tensor:
+        """|H| per STFT bin of cubic-spline interpolation by `scale` (the cardinal cubic spline:
+        sinc^4(f / f_lr) x 3 / (2 + cos(2 pi f / f_lr)), f_lr the low-res rate), floored at 0.1."""
+        ratio = torch.arange(self.bins, device=self.window.device) * scale / self.n_fft
+        response = torch.sinc(ratio) ** 4 * 3 / (2 + torch.cos(2 * torch.pi * ratio))
+        return response.clamp_min(0.1)
+
     def stft(self, x: torch.Tensor) -> torch.Tensor:
         """Tensor[B x T] -> complex Tensor[B x bins x T / hop + 1] (centred, reflect padding)."""
         return torch.stft(
@@ -123,6 +131,9 @@ class SpectralBWE(nn.Module):
         nyquist = self.nyquist_bin(scale)
         kept = int(self.crossover * nyquist)
         bins = torch.arange(self.bins, device=x.device)[None, :, None]
+        # The kept band is the input as a band-limited interpolation would give it: undo the
+        # cubic spline's droop there (-1.1 dB at the crossover), a fixed gain per bin.
+        spec = torch.where(bins < kept, spec / self.spline_response(scale)[:, None], spec)
         # In the transition band the head's output, less its starting bias, is a log gain (0 at
         # first: the input as it is), limited to +-3 (x 20) so a bad step cannot blow it up.
         rescaled = spec * torch.exp((log_magnitude - QUIET).clamp(-3.0, 3.0))
