@@ -22,6 +22,7 @@ const ui = {
   outputRate: $("output-rate"),
   serviceStatus: $("service-status"),
   choice: $("choice"),
+  warnings: $("warnings"),
   predict: $("predict"),
   predictHint: $("predict-hint"),
   progress: $("progress"),
@@ -390,6 +391,7 @@ function render(status, rate) {
   ui.download.setAttribute("download", rate.high ? `superres-${rate.high / 1000}k.wav` : "superres.wav");
   ui.downloadHint.textContent = `16-bit WAV at ${highRate}, model ${params.model || "default"}`;
   show(ui.choice, choiceText(status, rate));
+  show(ui.warnings, (status.warnings || []).map((w) => `Note: ${w}.`).join(" "));
   ui.spectrogramLink.hidden = !files["spectrogram.png"];
   if (files["spectrogram.png"]) {
     ui.spectrogram.src = files["spectrogram.png"];

@@ -58,6 +58,7 @@ def test_create_stores_the_upload_and_a_queued_status(store):
             "device": None,
         },
         "metrics": None,
+        "warnings": [],
         "files": ["input"],
     }
     assert store.file(job_id, "input") == b"RIFF..."

@@ -246,3 +246,33 @@ def test_enhance_keeps_stereo_and_writes_at_the_uploads_rate(store, celery, spee
     record = result_json(store, status)
     assert record["output_rate"] == 44100 and record["params"]["scale"] == 2
     assert 3600 <= record["input"]["bandwidth_hz"] <= 4400
+
+
+def test_silence_is_said_to_be_silence_and_not_scored(store, celery):
+    status, _ = run(store, celery, audio.to_wav_bytes(np.zeros(16000 * 3, np.float32), 16000))
+
+    assert status["state"] == "done", status["error"]
+    assert status["metrics"] is None
+    assert len(status["warnings"]) == 1 and "silent" in status["warnings"][0]
+    assert result_json(store, status)["warnings"] == status["warnings"]
+
+
+def test_a_file_that_decodes_shorter_than_its_header_says_is_reported(store, celery):
+    """An Ogg with one damaged page: libvorbis skips it, the header still counts its samples."""
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    sf.write(buf, 0.1 * rng.standard_normal(16000 * 10), 16000, format="OGG", subtype="VORBIS")
+    data = bytearray(buf.getvalue())
+    pages = [i for i in range(len(data)) if data[i : i + 4] == b"OggS"]
+    middle = pages[len(pages) // 2]
+    data[middle + 100 : middle + 140] = bytes(40)
+    status, _ = run(store, celery, bytes(data))
+
+    assert status["state"] == "done", status["error"]
+    assert any("header promised 10.00 s" in w for w in status["warnings"]), status["warnings"]
+    assert status["metrics"] is not None  # what did decode is still speech-like and scored
+
+
+def test_speech_has_no_warnings(store, celery, speech_wav):
+    status, _ = run(store, celery, speech_wav.read_bytes())
+    assert status["state"] == "done" and status["warnings"] == []

@@ -77,6 +77,7 @@ class JobStore:
             "input": params.get("input"),
             "timings": dict.fromkeys(TIMING_KEYS),
             "metrics": None,
+            "warnings": [],
             "files": ["input"],
         }
         meta = {"created_at": time.time(), "filename": params.get("filename"), "attempts": 0}

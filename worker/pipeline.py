@@ -110,7 +110,8 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
     progress = Progress(store, job_id)
 
     progress.start("decoding")
-    x, rate = _decode(data, params, settings)
+    x, rate, promised = _decode(data, params, settings)
+    warnings = describe(x, rate, promised)
     source = {
         "filename": meta.get("filename"),
         "rate": rate,
@@ -124,6 +125,8 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
 
     if params["mode"] == "simulate":
         result = _simulate(audio.to_mono(x), rate, up, progress)
+        if any(w.startswith(SILENT) for w in warnings):
+            result["metrics"] = None  # SNR and LSD of silence against silence mean nothing
     else:
         result = _enhance(x, rate, up, progress, params.get("output_rate") or "model")
     _store_outputs(store, job_id, result, up, progress, source["bandwidth_hz"])
@@ -150,11 +153,14 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
         "timings": timings,
         "stages_s": stages,
         "metrics": result["metrics"],
+        "warnings": warnings,
         "worker": {"host": socket.gethostname(), "pid": os.getpid(), "model_loads": model_loads},
         "attempt": meta["attempts"],
     }
     store.put_file(job_id, "result.json", json.dumps(record, indent=2).encode())
-    store.update(job_id, lambda status: _mark_done(status, timings, result["metrics"], up.name))
+    store.update(
+        job_id, lambda status: _mark_done(status, timings, result["metrics"], up.name, warnings)
+    )
 
 
 def _store_outputs(
@@ -191,28 +197,63 @@ def _mark_running(status: dict) -> None:
     status.update(state="running", error=None, files=["input"])
 
 
-def _mark_done(status: dict, timings: dict, scores: dict | None, model: str) -> None:
+def _mark_done(
+    status: dict, timings: dict, scores: dict | None, model: str, warnings: list[str]
+) -> None:
     status.update(
         state="done",
         progress={"stage": "done", "percent": 100.0},
         error=None,
         timings=timings,
         metrics=scores,
+        warnings=warnings,
     )
     status["params"]["model"] = model
 
 
-def _decode(data: bytes, params: dict, settings: Settings) -> tuple[np.ndarray, int]:
-    """Check the upload again (this worker's limits may differ from the web's), then decode it."""
+def _decode(data: bytes, params: dict, settings: Settings) -> tuple[np.ndarray, int, int]:
+    """Check the upload again (this worker's limits may differ from the web's), then decode it:
+    (samples [C x T], rate, the frames its header promised)."""
     try:
         check_size(len(data), settings)
         frames, rate, channels = audio.info(data)
         check_audio(frames, rate, channels, settings)
         entry = resolve_model(params["model"], int(params["scale"]), settings)
         check_reference_rate(rate, params["mode"], entry)
-        return audio.load(data)
+        x, rate = audio.load(data)
+        return x, rate, frames
     except (JobRejected, audio.AudioError) as err:
         raise JobFailed(str(err)) from None
+
+
+# Quieter than this at its loudest 100 ms, a recording holds no speech to restore.
+SILENCE_DBFS = -60.0
+SILENT = "the audio is silent"
+# A decode this much shorter than the header promised lost part of the file.
+SHORTFALL_S = 0.05
+
+
+def describe(x: np.ndarray, rate: int, promised: int) -> list[str]:
+    """What a person should know about their audio before trusting the result: silence, or a
+    file that decoded shorter than its header said."""
+    warnings = []
+    mono = audio.to_mono(x)
+    block = max(1, rate // 10)
+    blocks = mono[: len(mono) // block * block].reshape(-1, block) if len(mono) >= block else None
+    loudest = float(np.sqrt((blocks**2).mean(axis=1)).max()) if blocks is not None else 0.0
+    level = 20 * np.log10(max(loudest, 1e-10))
+    if level < SILENCE_DBFS:
+        warnings.append(
+            f"{SILENT} or nearly so (its loudest 0.1 s is at {level:.0f} dBFS): there is no speech"
+            " to restore, and no scores are given"
+        )
+    missing_s = (promised - x.shape[-1]) / rate
+    if missing_s > SHORTFALL_S:
+        warnings.append(
+            f"the file's header promised {promised / rate:.2f} s but only {x.shape[-1] / rate:.2f} s"
+            f" could be decoded: {missing_s:.2f} s were damaged and are left out"
+        )
+    return warnings
 
 
 def _simulate(x: np.ndarray, rate: int, up, progress: Progress) -> dict:
