@@ -238,6 +238,33 @@ def test_enhance_takes_low_rate_audio(client):
     assert response.status_code == 202
 
 
+# ---------------------------------------------------------------- who may submit
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed", "code"),
+    [
+        (None, [], 202),  # curl and scripts send no Origin
+        ("http://localhost", [], 202),  # the page itself (the test client's host)
+        ("https://evil.example", [], 403),
+        ("https://studio.example", ["https://studio.example"], 202),
+    ],
+)
+def test_only_this_sites_page_and_allowed_origins_may_submit(
+    make_app, database, speech, origin, allowed, code
+):
+    client = make_app({"ALLOWED_ORIGINS": allowed}).test_client()
+    before = database.client.dbsize()
+    headers = {"Origin": origin} if origin else {}
+    form = {"mode": "simulate", "scale": "4", "model": "spline"}
+    form["audio"] = (io.BytesIO(wav_bytes(*speech)), "speech.wav")
+    response = client.post("/api/jobs", data=form, headers=headers)
+    assert response.status_code == code and response.is_json
+    if code == 403:
+        assert "another site" in response.get_json()["error"]
+        assert database.client.dbsize() == before
+
+
 # ---------------------------------------------------------------- scale auto
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
 from werkzeug.exceptions import BadRequest
@@ -40,6 +41,8 @@ MAGIC_TYPES = (
 
 @bp.post("/jobs")
 def create_job():
+    if not _origin_allowed():
+        return jsonify(error="jobs may not be submitted from another site's page"), 403
     upload = request.files.get("audio")
     if upload is None:
         raise BadRequest("no audio: send the file in the multipart field 'audio'")
@@ -110,6 +113,19 @@ def models():
         output_rates=list(OUTPUT_RATES),
         max_bytes=settings.max_bytes,
         max_seconds=settings.max_seconds,
+    )
+
+
+def _origin_allowed() -> bool:
+    """A browser names the page a request comes from (Origin); scripts and curl send none. Only
+    this site's own page, and the ALLOWED_ORIGINS setting's, may make a browser submit a job: a
+    form on another site could otherwise spend this service's workers with its visitors' uploads."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    # Host only: behind a TLS proxy the page is https while this process sees http.
+    return urlsplit(origin).netloc == request.host or origin in current_app.config.get(
+        "ALLOWED_ORIGINS", []
     )
 
 

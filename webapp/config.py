@@ -29,4 +29,7 @@ def load_config(environ: Mapping[str, str] = os.environ) -> dict:
             float(max_record) if max_record else min(DEFAULT_MAX_RECORD_S, settings.max_seconds)
         ),
         "WORKER_SETTINGS": settings,
+        # Other sites whose pages may submit jobs from a browser (scheme://host[:port], comma
+        # separated); the page's own origin always may.
+        "ALLOWED_ORIGINS": [o.strip() for o in environ.get("ALLOWED_ORIGINS", "").split(",") if o],
     }

@@ -35,9 +35,18 @@ def redis_executable() -> str:
     )
 
 
-def redis_command(port: int, directory: Path, *, appendonly: bool) -> list[str]:
-    """redis-server arguments: loopback only, data in `directory`, AOF on when jobs must persist."""
-    return [
+def redis_command(
+    port: int,
+    directory: Path,
+    *,
+    appendonly: bool,
+    password: str | None = None,
+    maxmemory: str | None = None,
+) -> list[str]:
+    """redis-server arguments: loopback only, data in `directory`, AOF on when jobs must persist,
+    a password when other local users must not read the uploads, and a memory cap that refuses
+    writes (noeviction) rather than dropping queued jobs."""
+    command = [
         redis_executable(),
         "--port",
         str(port),
@@ -50,6 +59,11 @@ def redis_command(port: int, directory: Path, *, appendonly: bool) -> list[str]:
         "--appendonly",
         "yes" if appendonly else "no",
     ]
+    if password:
+        command += ["--requirepass", password]
+    if maxmemory:
+        command += ["--maxmemory", maxmemory, "--maxmemory-policy", "noeviction"]
+    return command
 
 
 def free_port() -> int:
