@@ -172,3 +172,76 @@ def test_a_pool_child_killed_mid_job_is_replaced_and_the_job_rerun(
     assert status["state"] == "done", status["error"]
     assert store.meta(job_id)["attempts"] == 2
     assert "WorkerLostError" in worker.log()
+
+
+def test_a_job_whose_worker_dies_is_requeued_by_the_sweep_not_the_visibility_timeout(
+    open_database, long_speech, speech_wav, tmp_path
+):
+    """With the broker's 20-minute visibility timeout, only the heartbeat sweep brings it back."""
+    url, client, settings, store, celery = open_database("worker-lost")
+    assert settings.visibility_timeout_s >= 1200
+    env = {"WORKER_CHECKPOINT": "spline", "OMP_NUM_THREADS": "1"}
+    first = WorkerProcess(url, tmp_path / "first.log", name="first", env=env).start()
+    try:
+        job_id = submit_and_wait_until_running(store, long_speech, settings, celery)
+        short = speech_wav.read_bytes()
+        queued = [
+            submit(
+                store,
+                short,
+                filename="s.wav",
+                mode="simulate",
+                scale=4,
+                model="spline",
+                settings=settings,
+                celery=celery,
+            )
+            for _ in range(2)
+        ]
+        first.kill()
+        killed_at = time.monotonic()
+    finally:
+        if first.process.poll() is None:
+            first.kill()
+
+    # As the supervisor would: a worker starts again; it sweeps for jobs that lost theirs.
+    second = WorkerProcess(url, tmp_path / "second.log", name="second", env=env).start()
+    try:
+        status = wait_for_job(store, job_id, timeout_s=HANG_S)
+        back_after_s = time.monotonic() - killed_at
+        others = [wait_for_job(store, other, timeout_s=HANG_S) for other in queued]
+    finally:
+        second.stop()
+
+    assert status["state"] == "done", status["error"]
+    assert all(other["state"] == "done" for other in others)
+    assert f"job {job_id} lost its worker; requeued" in second.log()
+    assert store.meta(job_id)["attempts"] == 2
+    assert client.scard("superres:running") == 0  # nothing left marked running
+    print(f"done {back_after_s:.1f} s after the kill")
+
+
+def test_only_one_sweeper_requeues_a_job_and_a_live_one_is_left_alone(open_database, speech_wav):
+    _, client, settings, store, celery = open_database("worker-lost")
+    from worker import tasks
+
+    job_id = submit(
+        store,
+        speech_wav.read_bytes(),
+        filename="s.wav",
+        mode="simulate",
+        scale=4,
+        model="spline",
+        settings=settings,
+        celery=celery,
+    )
+    client.delete("celery")  # as if a worker had taken the message
+    store.update(job_id, lambda status: status.update(state="running"))
+    store.beat(job_id, "elsewhere:1", ttl_s=60)
+    assert tasks.sweep(store, celery) == []  # its worker is alive
+
+    client.delete("superres:alive:" + job_id)  # ... and now its heartbeat lapsed
+    assert tasks.sweep(store, celery) == [job_id]
+    assert tasks.sweep(store, celery) == []  # requeued once, by one sweeper
+    assert store.status(job_id)["state"] == "queued"
+    assert client.llen("celery") == 1

@@ -34,6 +34,11 @@ PARAMS = ("mode", "scale", "model", "auto", "output_rate")
 KEY_PREFIX = "superres:job:"
 # One key per worker process that has loaded its models and can take a job now (`mark_ready`).
 READY_PREFIX = "superres:ready:"
+# While a job runs, its worker keeps `superres:alive:<id>` (naming itself) from lapsing, and the
+# job stays in the RUNNING set; a job in the set whose key lapsed lost its worker (`sweep`).
+ALIVE_PREFIX = "superres:alive:"
+RUNNING_SET = "superres:running"
+REQUEUE_PREFIX = "superres:requeue:"
 STATUS_FIELD = b"status"
 META_FIELD = b"meta"
 
@@ -139,6 +144,37 @@ class JobStore:
             pipe.expire(_key(job_id), self.ttl_s)
 
         self.redis.transaction(write, _key(job_id))
+
+    def beat(self, job_id: str, worker: str, ttl_s: float) -> None:
+        """`worker` is running `job_id` and says so for another `ttl_s` seconds."""
+        pipe = self.redis.pipeline()
+        pipe.set(ALIVE_PREFIX + job_id, worker, ex=max(1, round(ttl_s)))
+        pipe.sadd(RUNNING_SET, job_id)
+        pipe.execute()
+
+    def owner(self, job_id: str) -> str | None:
+        """The worker whose heartbeat for `job_id` is still alive, or None."""
+        raw = self.redis.get(ALIVE_PREFIX + job_id)
+        return raw.decode() if raw else None
+
+    def stopped_running(self, job_id: str) -> None:
+        """The job's worker is done with it (finished, failed, or handed it back)."""
+        pipe = self.redis.pipeline()
+        pipe.delete(ALIVE_PREFIX + job_id)
+        pipe.srem(RUNNING_SET, job_id)
+        pipe.execute()
+
+    def orphans(self) -> list[str]:
+        """Jobs marked running whose worker's heartbeat has lapsed."""
+        running = sorted(m.decode() for m in self.redis.smembers(RUNNING_SET))
+        if not running:
+            return []
+        alive = self.redis.mget([ALIVE_PREFIX + job_id for job_id in running])
+        return [job_id for job_id, key in zip(running, alive, strict=True) if key is None]
+
+    def claim(self, job_id: str, ttl_s: float) -> bool:
+        """True for the one caller (of all workers) that may requeue `job_id` in the next `ttl_s`."""
+        return bool(self.redis.set(REQUEUE_PREFIX + job_id, b"1", nx=True, ex=max(1, round(ttl_s))))
 
     def _modify(self, job_id: str, field: bytes, change: Callable[[dict], None]) -> dict:
         def write(pipe: redis.client.Pipeline) -> dict:

@@ -26,6 +26,17 @@ DEFAULT_SCALE = 4
 # A ready process refreshes its key every HEARTBEAT_S; a dead one stops counting after READY_TTL_S.
 HEARTBEAT_S = 5.0
 READY_TTL_S = 15.0
+# A running job's heartbeat lapses JOB_ALIVE_TTL_S after its worker died; every worker looks for
+# such jobs every SWEEP_S and requeues them: back within a minute of the death, whatever killed it.
+JOB_HEARTBEAT_S = 5.0
+JOB_ALIVE_TTL_S = 20.0
+SWEEP_S = 10.0
+
+
+def worker_id() -> str:
+    """This process (a pool child, after the fork) as heartbeats name it: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
 
 log = get_task_logger(__name__)
 
@@ -84,12 +95,16 @@ def upsample(self: UpsampleTask, job_id: str) -> str:
     if status["state"] in FINISHED:
         # A redelivered copy of a job that already ended (its ack was lost with its worker).
         return status["state"]
+    if status["state"] == "running" and running_elsewhere(store.owner(job_id)):
+        # A second copy (a sweep's requeue and the broker's redelivery): one run at a time.
+        return "running elsewhere"
     meta = store.update_meta(job_id, lambda m: m.update(attempts=m["attempts"] + 1))
     if meta["attempts"] > MAX_ATTEMPTS:
         fail(store, job_id, f"workers stopped {MAX_ATTEMPTS} times while processing this audio")
         return "failed"
     try:
-        pipeline.run(store, job_id, settings)
+        with JobHeartbeat(store, job_id):
+            pipeline.run(store, job_id, settings)
     except JobGone:
         log.warning("job %s expired while it ran", job_id)
         return "gone"
@@ -101,6 +116,89 @@ def upsample(self: UpsampleTask, job_id: str) -> str:
         log.exception("job %s failed", job_id)
         fail(store, job_id, "the worker hit an internal error while processing this audio")
     return store.status(job_id)["state"]
+
+
+def running_elsewhere(owner: str | None) -> bool:
+    """Whether a job's heartbeat names a worker other than this one that may still be alive.
+
+    On this host a dead process is seen at once (its pool child was killed, say), so its job is
+    taken over without waiting for the heartbeat to lapse.
+    """
+    if owner is None or owner == worker_id():
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobHeartbeat:
+    """While a job runs: keep its alive key fresh from a thread, and clear it when the job ends."""
+
+    def __init__(self, store: JobStore, job_id: str):
+        self.store, self.job_id = store, job_id
+        self.stopped = threading.Event()
+
+    def __enter__(self) -> JobHeartbeat:
+        self.store.beat(self.job_id, worker_id(), JOB_ALIVE_TTL_S)
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        try:
+            self.store.stopped_running(self.job_id)
+        except redis.RedisError:
+            log.warning("could not clear the heartbeat of job %s; it will lapse", self.job_id)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(JOB_HEARTBEAT_S):
+            try:
+                self.store.beat(self.job_id, worker_id(), JOB_ALIVE_TTL_S)
+            except redis.RedisError:
+                log.warning("could not refresh the heartbeat of job %s; retrying", self.job_id)
+
+
+def sweep(store: JobStore, app) -> list[str]:
+    """Requeue every job whose worker died mid-run (its heartbeat lapsed); the ids requeued.
+
+    All workers sweep; a claim with a short TTL lets one of them requeue each job. A requeued job
+    starts again from its input, as a redelivered one does.
+    """
+    requeued = []
+    for job_id in store.orphans():
+        if not store.claim(job_id, JOB_ALIVE_TTL_S):
+            continue
+        status = store.status(job_id)
+        if status is not None and status["state"] not in FINISHED and store.owner(job_id) is None:
+            store.update(job_id, _requeued)
+            app.send_task(UPSAMPLE_TASK, args=[job_id], task_id=job_id, ignore_result=True)
+            requeued.append(job_id)
+            log.warning("job %s lost its worker; requeued", job_id)
+        store.stopped_running(job_id)
+    return requeued
+
+
+def _requeued(status: dict) -> None:
+    status.update(state="queued", progress={"stage": "requeued", "percent": 0.0})
+
+
+def _sweeper(settings: Settings, app) -> None:
+    store = job_store(settings)
+    while True:
+        time.sleep(SWEEP_S)
+        try:
+            sweep(store, app)
+        except redis.RedisError:
+            log.warning("could not sweep for jobs that lost their worker; retrying")
+        except Exception:
+            log.exception("the sweep for jobs that lost their worker failed; retrying")
 
 
 def preload(settings: Settings) -> None:
@@ -118,11 +216,12 @@ def preload(settings: Settings) -> None:
         log.exception("could not preload the default models; jobs will load them when they need it")
     info = {"models": loaded, "pid": os.getpid(), "since": time.time()}
     threading.Thread(target=_heartbeat, args=(settings, info), daemon=True).start()
+    threading.Thread(target=_sweeper, args=(settings, upsample.app), daemon=True).start()
 
 
 def _heartbeat(settings: Settings, info: dict) -> None:
     """Keep this process's ready key alive for as long as the process lives."""
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker = worker_id()
     client = job_store(settings).redis
     while True:
         try:
