@@ -1,8 +1,10 @@
-"""`make run`: the Procfile under honcho, plus a private Redis (AOF in var/) without REDIS_URL."""
+"""`make run`: the Procfile's web and worker under a supervisor that restarts what dies, plus a
+private Redis (password, memory cap, AOF in var/) when no REDIS_URL is given."""
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import secrets
 import socket
@@ -10,15 +12,19 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from worker.local import REPO, free_port, redis_command
+from worker.local import REPO, free_port, redis_command, wait_for_redis
+from worker.supervisor import Supervisor, read_procfile
 
-DATA_DIR = REPO / "var" / "redis"
-SECRET_FILE = REPO / "var" / "secret_key"
-REDIS_PASSWORD_FILE = REPO / "var" / "redis_password"
 EMBEDDED_PORT = 6390
 # The embedded Redis's memory cap (EMBEDDED_REDIS_MAXMEMORY): past it, writes are refused, so an
 # upload is turned away rather than a queued job evicted.
 EMBEDDED_MAXMEMORY = "1gb"
+
+
+def var_dir(env: dict[str, str]) -> Path:
+    """Where this checkout's run keeps its state (SUPERRES_VAR, default var/): Redis data, the
+    generated secrets and the lock that lets one `make run` at a time use them."""
+    return Path(env.get("SUPERRES_VAR") or REPO / "var")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,46 +35,80 @@ def main(argv: list[str] | None = None) -> None:
         help="be the Procfile's `redis` process: run redis-server on REDIS_URL's port",
     )
     args = parser.parse_args(argv)
+    env = dict(os.environ)
     if args.redis:
-        exec_redis(os.environ["REDIS_URL"])
-    else:
-        exec_honcho(dict(os.environ))
+        exec_redis(env["REDIS_URL"], var_dir(env) / "redis")
+    lock = hold_lock(var_dir(env))
+    try:
+        sys.exit(supervise(prepare_env(env)))
+    finally:
+        lock.close()
 
 
-def exec_honcho(env: dict[str, str]) -> None:
-    """Replace this process with honcho running web + worker, and `redis` when we must own one.
+def hold_lock(var: Path):
+    """Lock var/ for this launcher's lifetime; a second one in the same checkout is refused."""
+    var.mkdir(parents=True, exist_ok=True)
+    lock = open(var / "run.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        sys.exit(
+            f"error: another `make run` is already using {var} (pid {holder}); stop it first, "
+            "or give this one its own state with SUPERRES_VAR=/some/other/dir"
+        )
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
-    Both cases run the same Procfile, so a shared Redis and the embedded one take one code path.
-    """
-    processes = ["web", "worker"]  # web first: honcho gives the first process $PORT itself
+
+def prepare_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment the processes share: SECRET_KEY, and REDIS_URL (with `_EMBEDDED` set when
+    the launcher must run that Redis itself)."""
+    env = dict(env)
+    var = var_dir(env)
     if not env.get("SECRET_KEY"):
-        env["SECRET_KEY"] = _kept_secret(SECRET_FILE)
+        env["SECRET_KEY"] = kept_secret(var / "secret_key")
     if not env.get("REDIS_URL"):
         port = int(env.get("EMBEDDED_REDIS_PORT") or EMBEDDED_PORT)
         if _in_use(port):
             port = free_port()
         # A password: every local process could otherwise read every upload.
-        password = _kept_secret(REDIS_PASSWORD_FILE)
+        password = kept_secret(var / "redis_password")
         env["REDIS_URL"] = f"redis://:{password}@127.0.0.1:{port}/0"
-        processes.append("redis")
-        print(f"no REDIS_URL: starting a private Redis on port {port} (data in {DATA_DIR})")
+        env["_EMBEDDED"] = "1"
+        print(f"no REDIS_URL: starting a private Redis on port {port} (data in {var / 'redis'})")
     else:
-        print(f"using the Redis at {env['REDIS_URL']}")
-    honcho = str(Path(sys.executable).with_name("honcho"))
-    os.chdir(REPO)
-    os.execve(honcho, [honcho, "start", "--procfile", "Procfile", *processes], env)
+        print(f"using the Redis at {urlsplit(env['REDIS_URL']).hostname}")
+    return env
 
 
-def exec_redis(url: str) -> None:
+def supervise(env: dict[str, str]) -> int:
+    """Run the Procfile's redis (when embedded), web and worker until Ctrl-C, restarting any that
+    dies and leaving the others running."""
+    names = (["redis"] if env.pop("_EMBEDDED", None) else []) + ["web", "worker"]
+
+    def ready(name: str) -> None:
+        if name == "redis":
+            wait_for_redis(env["REDIS_URL"], timeout_s=60)
+
+    commands = read_procfile(REPO / "Procfile")
+    return Supervisor(commands, names, env, REPO, ready).run()
+
+
+def exec_redis(url: str, data_dir: Path) -> None:
     """Replace this process with redis-server on `url`'s port, appending every write under var/.
 
     The append-only file means jobs queued when the app stopped are still queued when it starts.
     """
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
     parts = urlsplit(url)
     command = redis_command(
         parts.port or 6379,
-        DATA_DIR,
+        data_dir,
         appendonly=True,
         password=parts.password,
         maxmemory=os.environ.get("EMBEDDED_REDIS_MAXMEMORY", EMBEDDED_MAXMEMORY),
@@ -76,7 +116,7 @@ def exec_redis(url: str) -> None:
     os.execv(command[0], command)
 
 
-def _kept_secret(path: Path) -> str:
+def kept_secret(path: Path) -> str:
     """A secret for local runs (SECRET_KEY, the Redis password): made once, kept in var/
     (owner-only) across restarts."""
     if path.exists():
