@@ -290,7 +290,8 @@ async function poll(job, url, started) {
       return;
     }
   } catch {
-    // A dropped or refused poll is not a failed job: try again shortly.
+    // A dropped or refused poll is not a failed job: say so, and try again shortly.
+    setProgress("Reconnecting… (the server is briefly unreachable; the job is kept)", null);
     setTimeout(() => poll(job, url, started), 2000);
     return;
   }

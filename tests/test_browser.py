@@ -316,6 +316,7 @@ def test_polling_rides_out_a_503(page, speech_clip):
     page.locator("#upload").set_input_files(speech_clip)
     page.locator("#model").select_option("spline")
     button(page, "Predict").click()
+    page.locator("#progress-text", has_text="Reconnecting").wait_for()
     alert = page.locator("#job-message")
     alert.wait_for(state="visible")
     # Not "The job was lost": the 503 was polled through and the job's own outcome is shown.

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 from celery import Celery
 
 from model import audio
 from worker.config import Settings
+from worker.jobqueue import make_celery
 from worker.jobs import submit
 from worker.jobstore import JobStore
-from worker.local import WorkerProcess, wait_for_job
+from worker.local import RedisServer, WorkerProcess, wait_for_job
 
 from .waits import HANG_S
 
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.integration
 # Each test has its own database (tests/conftest.py), so the session worker never takes its jobs.
 # Redelivery waits for the broker's visibility timeout; keep it short here so the test is quick.
 VISIBILITY_S = 3
+STALL_S = 15
 LONG_AUDIO_S = 90
 SOFT_LIMIT_S = 5
 
@@ -245,3 +248,37 @@ def test_only_one_sweeper_requeues_a_job_and_a_live_one_is_left_alone(open_datab
     assert tasks.sweep(store, celery) == []  # requeued once, by one sweeper
     assert store.status(job_id)["state"] == "queued"
     assert client.llen("celery") == 1
+
+
+def test_a_redis_stall_is_weather_every_job_ends_done(long_speech, speech_wav, tmp_path):
+    """Redis SIGSTOPped for 15 s while a job runs: the worker waits it out, nothing fails."""
+    with RedisServer(tmp_path / "redis") as server:
+        settings = Settings(redis_url=server.url, checkpoint="spline")
+        store = JobStore(redis.Redis.from_url(server.url), settings.job_ttl_s)
+        celery = make_celery(settings)
+        env = {"WORKER_CHECKPOINT": "spline", "OMP_NUM_THREADS": "1"}
+        worker = WorkerProcess(server.url, tmp_path / "stall.log", name="stall", env=env).start()
+        try:
+            job_id = submit_and_wait_until_running(store, long_speech, settings, celery)
+            queued = [
+                submit(
+                    store,
+                    speech_wav.read_bytes(),
+                    filename="s.wav",
+                    mode="simulate",
+                    scale=4,
+                    model="spline",
+                    settings=settings,
+                    celery=celery,
+                )
+                for _ in range(2)
+            ]
+            server.process.send_signal(signal.SIGSTOP)
+            time.sleep(STALL_S)
+            server.process.send_signal(signal.SIGCONT)
+            finals = [wait_for_job(store, j, timeout_s=HANG_S) for j in [job_id, *queued]]
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+            worker.stop()
+            celery.close()
+    assert [f["state"] for f in finals] == ["done"] * 3, [f["error"] for f in finals]

@@ -43,6 +43,30 @@ STATUS_FIELD = b"status"
 META_FIELD = b"meta"
 
 
+# A worker waits out a Redis stall this long (at least) before a job store call gives up.
+STALL_S = 90.0
+
+
+def patient_client(url: str) -> redis.Redis:
+    """A Redis client for workers: each call retries with backoff through a stall or a restart
+    of Redis of at least STALL_S (redis-py's own default gives up after a few seconds), so the
+    weather of a paused or restarting Redis never turns into a failed job."""
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    backoff = ExponentialBackoff(cap=5.0, base=0.2)
+    # Each try waits up to its 10 s socket timeout, then the backoff: 12 tries outlast STALL_S.
+    retries = 12
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        retry=Retry(backoff, retries),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+
+
 class JobGone(LookupError):
     """The job does not exist (never created, or expired)."""
 

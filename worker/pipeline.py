@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
 import time
 
 import numpy as np
+import redis
 
 from model import audio, metrics
 from model.registry import OUTPUT_RATE
@@ -35,6 +37,7 @@ STAGES = {
 UPSAMPLE_SPAN = 60.0
 PROGRESS_INTERVAL_S = 0.25
 
+log = logging.getLogger(__name__)
 _upsamplers: dict[tuple[str, int, str], object] = {}
 model_loads = 0
 
@@ -96,7 +99,11 @@ class Progress:
             return
         self.last_write = now
         progress = {"stage": self.stage, "percent": round(percent, 1)}
-        self.store.update(self.job_id, lambda s: s.update(progress=progress))
+        try:
+            self.store.update(self.job_id, lambda s: s.update(progress=progress))
+        except redis.RedisError:
+            # Progress is best effort: a stalled Redis must not stop the work itself.
+            log.warning("could not write the progress of job %s", self.job_id)
 
 
 def run(store: JobStore, job_id: str, settings: Settings) -> None:

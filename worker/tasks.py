@@ -18,7 +18,14 @@ from worker import pipeline
 from worker.config import Settings
 from worker.jobqueue import UPSAMPLE_TASK
 from worker.jobs import resolve_model
-from worker.jobstore import FINISHED, JobGone, JobStore, mark_ready
+from worker.jobstore import (
+    ALIVE_PREFIX,
+    FINISHED,
+    JobGone,
+    JobStore,
+    mark_ready,
+    patient_client,
+)
 
 # A job whose worker died this many times is more likely the cause than the victim.
 MAX_ATTEMPTS = 3
@@ -44,8 +51,7 @@ log = get_task_logger(__name__)
 @cache
 def job_store(settings: Settings) -> JobStore:
     """This process's job store on `settings.redis_url` (created after fork, on first use)."""
-    client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
-    return JobStore(client, settings.job_ttl_s)
+    return JobStore(patient_client(settings.redis_url), settings.job_ttl_s)
 
 
 def fail(store: JobStore, job_id: str, message: str) -> None:
@@ -110,6 +116,10 @@ def upsample(self: UpsampleTask, job_id: str) -> str:
         return "gone"
     except pipeline.JobFailed as err:
         fail(store, job_id, str(err))
+    except redis.RedisError:
+        # Never a failed job for Redis weather: the sweep requeues it once Redis answers.
+        log.warning("Redis failed under job %s; it will be requeued", job_id, exc_info=True)
+        return "handed back"
     except SoftTimeLimitExceeded:
         fail(store, job_id, too_slow(settings.soft_time_limit_s))
     except Exception:
@@ -150,10 +160,15 @@ class JobHeartbeat:
         threading.Thread(target=self._run, daemon=True).start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *_) -> None:
         self.stopped.set()
         try:
-            self.store.stopped_running(self.job_id)
+            if exc_type is not None and issubclass(exc_type, redis.RedisError):
+                # Redis failed under the job: drop only the heartbeat, so the job stays marked
+                # running and the next sweep requeues it.
+                self.store.redis.delete(ALIVE_PREFIX + self.job_id)
+            else:
+                self.store.stopped_running(self.job_id)
         except redis.RedisError:
             log.warning("could not clear the heartbeat of job %s; it will lapse", self.job_id)
 
