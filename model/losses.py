@@ -3,6 +3,7 @@ the spectral generator log-magnitude and anti-wrapping phase losses (AP-BWE, Lu 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -76,19 +77,46 @@ def phase_loss(spec: torch.Tensor, target: torch.Tensor, first_bin: int) -> torc
     return instantaneous + group_delay + angular_frequency
 
 
-def spectral_objective(stft_weight: float, phase_weight: float = 0.3):
+@functools.cache
+def _mel_filters(n_fft: int, rate: int, bands: int, device: str) -> torch.Tensor:
+    """Triangular mel filters [bands x n_fft / 2 + 1] (Slaney), as librosa makes them."""
+    import librosa
+
+    filters = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=bands, fmin=0.0, fmax=rate / 2)
+    return torch.from_numpy(filters).float().to(device)
+
+
+def mel_loss(spec: torch.Tensor, target: torch.Tensor, rate: int = 16000, bands: int = 64):
+    """L1 of log mel-band energies of two complex STFTs [B x bins x F].
+
+    Per-bin log magnitudes let a smooth spectrum stand in for a peaky one, bin by bin; what
+    listeners (and PESQ, ViSQOL) weigh is the energy in each band, frame by frame: the spectral
+    envelope. On the first spectral generator the band energies above 2 kHz were off by about
+    10 dB a frame while its LSD was already 2.8 x better than sinc's (experiments/LOG.md).
+    """
+    n_fft = 2 * (spec.shape[1] - 1)
+    filters = _mel_filters(n_fft, rate, bands, str(spec.device))
+    energy = lambda z: torch.einsum("mk,bkf->bmf", filters, z.abs().pow(2))  # noqa: E731
+    return F.l1_loss(energy(spec).clamp_min(1e-10).log(), energy(target).clamp_min(1e-10).log())
+
+
+def spectral_objective(stft_weight: float, phase_weight: float = 0.3, mel_weight: float = 0.0):
     """The spectral generator's objective (y, target, net, scale) -> scalar: log magnitude and
-    phase of the output's own STFT against the target's, plus `stft_weight` x multi-resolution STFT.
+    phase of the output's own STFT against the target's, plus `mel_weight` x the log mel-band
+    energies and `stft_weight` x multi-resolution STFT.
     """
 
     def objective(y: torch.Tensor, target: torch.Tensor, net, scale: int) -> torch.Tensor:
         spec, truth = net.stft(y[:, 0]), net.stft(target[:, 0])
         first = int(net.crossover * net.nyquist_bin(scale))
-        return (
+        total = (
             log_magnitude_loss(spec, truth)
             + phase_weight * phase_loss(spec, truth, first)
             + stft_weight * stft_loss(y, target)
         )
+        if mel_weight:
+            total = total + mel_weight * mel_loss(spec, truth)
+        return total
 
     return objective
 
@@ -102,13 +130,14 @@ LOSSES = {
 }
 
 
-def objective(loss: str, stft_weight: float):
+def objective(loss: str, stft_weight: float, mel_weight: float = 0.0):
     """The training objective (y, target, net, scale) -> scalar, `y` the net's output over the
-    target's span: the `loss` term plus `stft_weight` x multi-resolution STFT."""
+    target's span: the `loss` term plus `stft_weight` x multi-resolution STFT (and, for the
+    spectral generator, `mel_weight` x log mel-band energies)."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
     if loss == "spectral":
-        return spectral_objective(stft_weight)
+        return spectral_objective(stft_weight, mel_weight=mel_weight)
     fit = LOSSES[loss][0]
 
     def waveform(y: torch.Tensor, target: torch.Tensor, net, scale: int) -> torch.Tensor:
@@ -117,6 +146,7 @@ def objective(loss: str, stft_weight: float):
     return waveform
 
 
-def describe(loss: str, stft_weight: float) -> str:
+def describe(loss: str, stft_weight: float, mel_weight: float = 0.0) -> str:
     """The objective in words, for the checkpoint's training record."""
-    return f"{LOSSES[loss][1]} + {stft_weight} x multi-resolution STFT"
+    mel = f" + {mel_weight} x log mel-band energies" if mel_weight else ""
+    return f"{LOSSES[loss][1]}{mel} + {stft_weight} x multi-resolution STFT"

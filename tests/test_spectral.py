@@ -151,3 +151,12 @@ def test_mp3_is_aligned_and_as_long_as_the_clean_low_res():
         clean, coded = audio.lowres(x, scale, "cheby8"), audio.lowres(x, scale, "mp3")
         assert coded.shape == clean.shape
         assert np.corrcoef(clean, coded)[0, 1] > 0.9  # a delay would decorrelate the harmonics
+
+
+def test_the_mel_loss_weighs_band_energies():
+    net = SpectralBWE(**SMALL)
+    x = torch.from_numpy(_speech(0.5))[None]
+    spec = net.stft(x)
+    assert float(losses.mel_loss(spec, spec)) == 0.0
+    # Twice the amplitude is four times the energy in every band: ln 4 per band and frame.
+    assert float(losses.mel_loss(2 * spec, spec)) == pytest.approx(math.log(4), rel=1e-4)
