@@ -68,8 +68,11 @@ def scores(hr: np.ndarray, sr: np.ndarray, rng) -> dict[str, tuple[float, float]
         torch.ones_like(made[FIRST:].abs()),
         torch.from_numpy(rng.uniform(0, 2 * np.pi, made[FIRST:].shape)),
     )
+    quieter = made.clone()
+    quieter[FIRST:] = made[FIRST:] * 10 ** (-10 / 20)
     versions = {
         "as it is": sr,
+        "its high band 10 dB quieter": istft(quieter, n),
         "its magnitude, true phase": mixed(made, truth),
         "true magnitude, its phase": mixed(truth, made),
         "true envelope, its fine structure": istft(with_envelope(made, truth), n),
@@ -80,7 +83,8 @@ def scores(hr: np.ndarray, sr: np.ndarray, rng) -> dict[str, tuple[float, float]
 
 
 def band_errors(hr: np.ndarray, sr: np.ndarray) -> list[tuple[float, float]]:
-    """(bias, mean |error|) in dB of the energy per 1 kHz band and active frame, 2-8 kHz."""
+    """(bias, mean |error|) in dB of the energy per 1 kHz band and active frame, 2-8 kHz, then
+    (truth, output) peak-to-mean above 2 kHz in dB, the mean over active frames."""
     n = min(len(hr), len(sr))
     truth, made = stft(hr[:n]).abs().numpy(), stft(sr[:n]).abs().numpy()
     low = 10 * np.log10((truth[5:60] ** 2).sum(0) + 1e-12)
@@ -89,10 +93,15 @@ def band_errors(hr: np.ndarray, sr: np.ndarray) -> list[tuple[float, float]]:
     def band(m, b):
         return 10 * np.log10((m[b : b + 32] ** 2).sum(0) + 1e-12)[active]
 
-    return [
+    def peakiness(m):
+        level = 20 * np.log10(m[FIRST + 2 :, active] + 1e-6)
+        return (level.max(0) - level.mean(0)).mean()
+
+    rows = [
         ((d := band(made, b) - band(truth, b)).mean(), np.abs(d).mean())
         for b in range(FIRST, 256, 32)
     ]
+    return rows + [(peakiness(truth), peakiness(made))]
 
 
 def main() -> None:
@@ -110,10 +119,12 @@ def main() -> None:
         table.append(scores(hr, sr.astype(np.float64), rng))
     errors = np.mean(errors, axis=0)
     print(f"{len(pairs)} items from {args.folder}")
-    for i, (bias, error) in enumerate(errors):
+    for i, (bias, error) in enumerate(errors[:-1]):
         print(
             f"  {2 + i}-{3 + i} kHz band energy per frame: bias {bias:+.1f} dB, |error| {error:.1f} dB"
         )
+    truth, made = errors[-1]
+    print(f"  peak-to-mean above 2 kHz per frame: truth {truth:.1f} dB, output {made:.1f} dB")
     for name in table[0]:
         pesq, visqol = np.mean([row[name] for row in table], axis=0)
         print(f"  {name:<36} WB-PESQ {pesq:.2f}  ViSQOL {visqol:.2f}")
