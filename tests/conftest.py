@@ -32,6 +32,7 @@ DATABASES = {
     "submit": 4,  # test_worker_submit: no worker, accepted jobs stay queued
     "pool-child": 5,  # test_worker_fault: a worker whose pool child is killed
     "worker-lost": 6,  # test_worker_fault: a killed worker's job requeued by the sweep
+    "short-long": 8,  # test_worker_fault: short jobs overtake long ones
     "web": 7,  # test_web: API tests without a worker
 }
 # The job stores' TTL: short enough that a stray key soon goes, long enough for any test's job.

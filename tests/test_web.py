@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+import redis
 import soundfile as sf
 
 from model import audio
@@ -18,6 +19,7 @@ from webapp import create_app
 from webapp.api import JOB_ID
 from webapp.config import load_config
 from worker.jobstore import FILE_NAMES, mark_ready
+from worker.local import RedisServer
 
 from .waits import HANG_S
 
@@ -39,6 +41,12 @@ def wav_bytes(x: np.ndarray, rate: int) -> bytes:
     return audio.to_wav_bytes(x, rate)
 
 
+def stored(client) -> int:
+    """Jobs stored and queued (the rate limiter's own counters do not count)."""
+    jobs = sum(1 for _ in client.scan_iter(match="superres:job:*"))
+    return jobs + client.llen("celery") + client.llen("long")
+
+
 @pytest.fixture
 def make_app(database):
     """Build an app on the web database; keyword overrides go to the worker settings."""
@@ -49,6 +57,8 @@ def make_app(database):
                 "TESTING": True,
                 "REDIS_URL": database.url,
                 "WORKER_SETTINGS": dataclasses.replace(database.settings, **settings),
+                # The many submissions of these tests are not what the rate limit is for.
+                "SUBMIT_RATE_LIMIT": "10000 per minute",
                 **(config or {}),
             }
         )
@@ -218,14 +228,14 @@ REFUSALS = {
 def test_refusals_are_json_and_queue_nothing(make_app, database, speech, case):
     data = wav_bytes(*speech) if case.data is SPEECH else case.data
     client = make_app(case.config, **case.settings).test_client()
-    before = database.client.dbsize()
+    before = stored(database.client)
 
     response = post_job(client, data, **case.fields)
 
     assert response.status_code == case.code
     assert response.is_json, response.data[:200]
     assert case.words in response.get_json()["error"]
-    assert database.client.dbsize() == before
+    assert stored(database.client) == before
 
 
 def test_stereo_and_other_rates_are_accepted(client):
@@ -254,7 +264,7 @@ def test_only_this_sites_page_and_allowed_origins_may_submit(
     make_app, database, speech, origin, allowed, code
 ):
     client = make_app({"ALLOWED_ORIGINS": allowed}).test_client()
-    before = database.client.dbsize()
+    before = stored(database.client)
     headers = {"Origin": origin} if origin else {}
     form = {"mode": "simulate", "scale": "4", "model": "spline"}
     form["audio"] = (io.BytesIO(wav_bytes(*speech)), "speech.wav")
@@ -262,7 +272,64 @@ def test_only_this_sites_page_and_allowed_origins_may_submit(
     assert response.status_code == code and response.is_json
     if code == 403:
         assert "another site" in response.get_json()["error"]
-        assert database.client.dbsize() == before
+        assert stored(database.client) == before
+
+
+# ---------------------------------------------------------------- admission
+
+
+def test_a_client_over_its_submission_rate_gets_429_with_retry_after(make_app, speech):
+    client = make_app({"SUBMIT_RATE_LIMIT": "2 per minute"}).test_client()
+    data = wav_bytes(*speech)
+    assert [post_job(client, data).status_code for _ in range(2)] == [202, 202]
+    response = post_job(client, data)
+    assert response.status_code == 429 and response.is_json
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_a_client_with_too_much_audio_waiting_gets_429(make_app, database, speech):
+    client = make_app(max_client_audio_s=1.5).test_client()
+    data = wav_bytes(*speech)  # 1 s
+    assert post_job(client, data).status_code == 202
+    before = stored(database.client)
+    response = post_job(client, data)
+    assert response.status_code == 429 and "waiting or running" in response.get_json()["error"]
+    assert response.headers["Retry-After"] and stored(database.client) == before
+    # Another address is not held to this one's audio.
+    other = client.post(
+        "/api/jobs",
+        data={
+            "mode": "simulate",
+            "scale": "4",
+            "model": "spline",
+            "audio": (io.BytesIO(data), "a.wav"),
+        },
+        environ_base={"REMOTE_ADDR": "10.0.0.7"},
+    )
+    assert other.status_code == 202
+
+
+def test_a_full_queue_is_503(make_app, speech):
+    client = make_app(max_queued_jobs=1).test_client()
+    data = wav_bytes(*speech)
+    assert post_job(client, data).status_code == 202
+    response = post_job(client, data)
+    assert response.status_code == 503 and "queue is full" in response.get_json()["error"]
+    assert response.headers["Retry-After"]
+
+
+def test_an_upload_redis_has_no_memory_for_is_503_before_it_is_stored(tmp_path, speech):
+    with RedisServer(tmp_path / "redis") as server:
+        control = redis.Redis.from_url(server.url)
+        used = control.info("memory")["used_memory"]
+        control.config_set("maxmemory", used + 2_000_000)  # room for small uploads only
+        app = create_app({"TESTING": True, "REDIS_URL": server.url})
+        small = post_job(app.test_client(), wav_bytes(speech[0][:8000], 16000))
+        big = post_job(app.test_client(), wav_bytes(np.tile(speech[0], 30), 16000))  # 960 kB
+        assert small.status_code == 202
+        assert big.status_code == 503 and "no room" in big.get_json()["error"]
+        assert sum(1 for _ in control.scan_iter(match="superres:job:*")) == 1
+        control.close()
 
 
 # ---------------------------------------------------------------- scale auto
@@ -306,10 +373,10 @@ def test_auto_keeps_a_44k_stereo_file_of_4khz_content_whole(client, narrowband):
 
 
 def test_auto_refuses_full_band_audio_with_a_422_that_says_why(client, database, narrowband):
-    before = database.client.dbsize()
+    before = stored(database.client)
     code, body = submit_auto(client, narrowband[2])
     assert code == 422 and "no band to add" in body["error"]
-    assert database.client.dbsize() == before
+    assert stored(database.client) == before
 
 
 def test_auto_in_simulate_mode_is_the_papers_x4(client, speech):

@@ -282,3 +282,35 @@ def test_a_redis_stall_is_weather_every_job_ends_done(long_speech, speech_wav, t
             worker.stop()
             celery.close()
     assert [f["state"] for f in finals] == ["done"] * 3, [f["error"] for f in finals]
+
+
+def test_a_short_job_overtakes_a_wall_of_long_ones(open_database, speech_wav, tmp_path):
+    """One worker, three long jobs queued, then a short one: it runs next, not last."""
+    url, _, settings, store, celery = open_database("short-long", long_job_s=30.0)
+    speech, rate = audio.load(speech_wav)
+    speech = audio.to_mono(speech)
+    long_audio = np.tile(speech, int(np.ceil(40 * rate / speech.size)))[: 40 * rate]
+    job = {
+        "mode": "simulate",
+        "scale": 4,
+        "model": "spline",
+        "settings": settings,
+        "celery": celery,
+    }
+    long_ids = [
+        submit(store, audio.to_wav_bytes(long_audio, rate), filename="l.wav", **job)
+        for _ in range(3)
+    ]
+    short_id = submit(store, speech_wav.read_bytes(), filename="s.wav", **job)
+    env = {"WORKER_CHECKPOINT": "spline", "OMP_NUM_THREADS": "1"}
+    worker = WorkerProcess(url, tmp_path / "order.log", name="order", env=env).start()
+    try:
+        finished = {j: wait_for_job(store, j, timeout_s=HANG_S) for j in [short_id, *long_ids]}
+    finally:
+        worker.stop()
+    assert all(f["state"] == "done" for f in finished.values())
+    ended = {j: json.loads(store.file(j, "result.json"))["timings"] for j in finished}
+    started = {j: store.meta(j)["created_at"] + ended[j]["queued_s"] for j in finished}
+    order = sorted(finished, key=started.get)
+    # The worker started on a long one before the short one arrived; the short one came next.
+    assert order.index(short_id) <= 1, [started[j] for j in order]

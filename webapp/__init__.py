@@ -11,6 +11,7 @@ from flask import Flask, Response
 
 from webapp import api, errors, pages
 from webapp.config import load_config
+from webapp.limits import init_limits
 from webapp.store import celery_init_app
 
 PACKAGE = Path(__file__).resolve().parent
@@ -43,6 +44,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         app.config["WORKER_SETTINGS"], redis_url=app.config["REDIS_URL"]
     )
     celery_init_app(app)
+    init_limits(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     errors.register(app)

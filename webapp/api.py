@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, send_file, ur
 from werkzeug.exceptions import BadRequest
 
 from model.registry import available_models
+from webapp.limits import limiter
 from webapp.store import job_queue, job_store
 from worker.jobs import AUTO, MODES, OUTPUT_RATES, JobRejected, submit
 from worker.jobstore import FILE_NAMES
@@ -40,6 +41,7 @@ MAGIC_TYPES = (
 
 
 @bp.post("/jobs")
+@limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"])
 def create_job():
     if not _origin_allowed():
         return jsonify(error="jobs may not be submitted from another site's page"), 403
@@ -62,11 +64,13 @@ def create_job():
             scale=scale_text if scale_text == AUTO else int(scale_text),
             model=request.form.get("model") or None,
             output_rate=request.form.get("output_rate") or "model",
+            client=request.remote_addr,
             settings=current_app.config["WORKER_SETTINGS"],
             celery=job_queue(),
         )
     except JobRejected as rejected:
-        return jsonify(error=str(rejected)), rejected.http_status
+        headers = {"Retry-After": str(rejected.retry_after)} if rejected.retry_after else {}
+        return jsonify(error=str(rejected)), rejected.http_status, headers
     status_url = url_for("api.job_status", job_id=job_id)
     return jsonify(id=job_id, status_url=status_url), 202, {"Location": status_url}
 

@@ -32,4 +32,8 @@ def load_config(environ: Mapping[str, str] = os.environ) -> dict:
         # Other sites whose pages may submit jobs from a browser (scheme://host[:port], comma
         # separated); the page's own origin always may.
         "ALLOWED_ORIGINS": [o.strip() for o in environ.get("ALLOWED_ORIGINS", "").split(",") if o],
+        # Submissions per client (Flask-Limiter notation), and whether the client is the
+        # address a reverse proxy names in X-Forwarded-For.
+        "SUBMIT_RATE_LIMIT": environ.get("SUBMIT_RATE_LIMIT", "30 per minute"),
+        "TRUST_PROXY": environ.get("TRUST_PROXY", "").lower() in ("1", "true", "yes"),
     }

@@ -30,11 +30,17 @@ class Settings:
     soft_time_limit_s: float = 840.0
     time_limit_s: float = 900.0
     visibility_timeout_s: float = 1200.0
+    # Admission: jobs waiting at once, seconds of audio one client may have waiting or running,
+    # and the length above which a job goes to the queue that short jobs overtake.
+    max_queued_jobs: int = 200
+    max_client_audio_s: float = 1800.0
+    long_job_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Settings from REDIS_URL, MAX_UPLOAD_BYTES, MAX_AUDIO_S, JOB_TTL_S, WORKER_DEVICE,
-        WORKER_CHECKPOINT, TASK_SOFT_TIME_LIMIT_S, TASK_TIME_LIMIT_S, BROKER_VISIBILITY_TIMEOUT_S.
+        WORKER_CHECKPOINT, TASK_SOFT_TIME_LIMIT_S, TASK_TIME_LIMIT_S, BROKER_VISIBILITY_TIMEOUT_S,
+        MAX_QUEUED_JOBS, MAX_CLIENT_AUDIO_S, LONG_JOB_S.
         """
         default = cls()
         time_limit = _number(environ, "TASK_TIME_LIMIT_S", default.time_limit_s)
@@ -51,6 +57,9 @@ class Settings:
             # A message unacknowledged for this long is handed to another worker, so it must
             # outlast the longest job or a slow job would run twice.
             visibility_timeout_s=_number(environ, "BROKER_VISIBILITY_TIMEOUT_S", time_limit + 300),
+            max_queued_jobs=int(_number(environ, "MAX_QUEUED_JOBS", default.max_queued_jobs)),
+            max_client_audio_s=_number(environ, "MAX_CLIENT_AUDIO_S", default.max_client_audio_s),
+            long_job_s=_number(environ, "LONG_JOB_S", default.long_job_s),
         )
         settings.check()
         return settings

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Queue
 
 from worker.config import Settings
 
 UPSAMPLE_TASK = "worker.tasks.upsample"
+# Short jobs and long ones (over Settings.long_job_s of audio) wait in separate queues; a worker
+# takes from the short queue first, so a short job is never stuck behind a wall of long ones.
+SHORT_QUEUE, LONG_QUEUE = "celery", "long"
 
 
 class JobQueue(Celery):
@@ -36,7 +40,11 @@ def make_celery(settings: Settings) -> JobQueue:
             "unacked_restore_throttle": 1,
             # A worker killed while holding the restore lock must not block restores for long.
             "unacked_mutex_expire": int(min(300, max(5, settings.visibility_timeout_s))),
+            # Poll the queues in the order of task_queues, not round robin.
+            "queue_order_strategy": "priority",
         },
+        task_queues=(Queue(SHORT_QUEUE), Queue(LONG_QUEUE)),
+        task_default_queue=SHORT_QUEUE,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",

@@ -10,7 +10,7 @@ from celery import Celery
 
 from model import audio, registry
 from worker.config import Settings
-from worker.jobqueue import UPSAMPLE_TASK
+from worker.jobqueue import LONG_QUEUE, SHORT_QUEUE, UPSAMPLE_TASK
 from worker.jobstore import JobStore
 
 MODES = ("simulate", "enhance")
@@ -28,16 +28,20 @@ MIN_SECONDS = 0.25
 # Frames decoded at a time when checking an upload: memory stays small whatever its length.
 CHECK_BLOCK_FRAMES = 1 << 16
 UNREACHABLE = "the job queue is not reachable right now; try again shortly"
+# Uploads are refused once Redis would pass this share of its memory cap (maxmemory).
+MEMORY_HEADROOM = 0.9
 
 log = logging.getLogger(__name__)
 
 
 class JobRejected(ValueError):
-    """A job refused before it was stored; the message is for the person, with an HTTP status."""
+    """A job refused before it was stored; the message is for the person, with an HTTP status
+    (and, for 429 and 503, how many seconds to wait before trying again)."""
 
-    def __init__(self, message: str, http_status: int = 400):
+    def __init__(self, message: str, http_status: int = 400, retry_after: int | None = None):
         super().__init__(message)
         self.http_status = http_status
+        self.retry_after = retry_after
 
 
 def submit(
@@ -49,6 +53,7 @@ def submit(
     scale: int | str,
     model: str | None = None,
     output_rate: str = "model",
+    client: str | None = None,
     settings: Settings,
     celery: Celery,
 ) -> str:
@@ -56,7 +61,8 @@ def submit(
 
     `scale` is a number or "auto" (the input's bandwidth picks it in enhance mode). `settings`
     holds the limits; the job goes on the queue of `celery`, whose broker must be the Redis behind
-    `store`. A Redis that cannot be reached is a 503, and nothing is left behind.
+    `store`. A Redis that cannot be reached is a 503, and nothing is left behind. `client` (the
+    sender's address) is held to Settings.max_client_audio_s of audio waiting or running at once.
     """
     if not audio_bytes:
         raise JobRejected("the file is empty", 400)
@@ -81,6 +87,13 @@ def submit(
     entry = resolve_model(model, scale, settings)
     check_reference_rate(rate, mode, entry)
 
+    audio_s = frames / rate
+    try:
+        admit(store, len(audio_bytes), audio_s, client, settings)
+    except redis.RedisError:
+        log.exception("could not check the queue")
+        raise JobRejected(UNREACHABLE, 503, retry_after=5) from None
+
     params = {
         "mode": mode,
         "scale": scale,
@@ -98,12 +111,45 @@ def submit(
     try:
         # The job store holds the status; a Celery result would only add a pub/sub subscription
         # per job to the web process.
-        celery.send_task(UPSAMPLE_TASK, args=[job_id], task_id=job_id, ignore_result=True)
+        queue = LONG_QUEUE if audio_s > settings.long_job_s else SHORT_QUEUE
+        celery.send_task(
+            UPSAMPLE_TASK, args=[job_id], task_id=job_id, ignore_result=True, queue=queue
+        )
+        if client:
+            store.hold(client, job_id, audio_s)
     except (redis.RedisError, kombu.exceptions.OperationalError):
         log.exception("could not enqueue job %s", job_id)
         store.delete(job_id)
         raise JobRejected(UNREACHABLE, 503) from None
     return job_id
+
+
+def admit(store: JobStore, n_bytes: int, audio_s: float, client: str | None, settings) -> None:
+    """Refuse a job the service cannot take now: the queue is full (503), Redis has no memory
+    for its upload (503), or its sender already has too much audio waiting (429)."""
+    queued = store.redis.llen(SHORT_QUEUE) + store.redis.llen(LONG_QUEUE)
+    if queued >= settings.max_queued_jobs:
+        raise JobRejected(
+            f"the queue is full ({queued} jobs waiting); try again in a few minutes", 503, 60
+        )
+    memory = store.redis.info("memory")
+    limit = int(memory.get("maxmemory") or 0)
+    # The upload, and outputs of about the same size again, must fit under Redis's cap.
+    if limit and memory["used_memory"] + 2 * n_bytes > MEMORY_HEADROOM * limit:
+        raise JobRejected(
+            "the server has no room for more uploads right now; try again in a few minutes",
+            503,
+            60,
+        )
+    if client:
+        held = store.held_audio_s(client)
+        if held + audio_s > settings.max_client_audio_s:
+            raise JobRejected(
+                f"you already have {held:.0f} s of audio waiting or running; the limit is "
+                f"{settings.max_client_audio_s:.0f} s at once: wait for those jobs to finish",
+                429,
+                30,
+            )
 
 
 def choose_scale(audio_bytes: bytes, mode: str, scale: int | str, rate: int):

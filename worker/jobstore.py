@@ -39,6 +39,8 @@ READY_PREFIX = "superres:ready:"
 ALIVE_PREFIX = "superres:alive:"
 RUNNING_SET = "superres:running"
 REQUEUE_PREFIX = "superres:requeue:"
+# Per sender: the unfinished jobs it sent and their seconds of audio (`hold`, `held_audio_s`).
+CLIENT_PREFIX = "superres:client:"
 STATUS_FIELD = b"status"
 META_FIELD = b"meta"
 
@@ -168,6 +170,26 @@ class JobStore:
             pipe.expire(_key(job_id), self.ttl_s)
 
         self.redis.transaction(write, _key(job_id))
+
+    def hold(self, client: str, job_id: str, audio_s: float) -> None:
+        """Count `audio_s` against `client` until job `job_id` finishes."""
+        pipe = self.redis.pipeline()
+        pipe.hset(CLIENT_PREFIX + client, job_id, audio_s)
+        pipe.expire(CLIENT_PREFIX + client, self.ttl_s)
+        pipe.execute()
+
+    def held_audio_s(self, client: str) -> float:
+        """Seconds of audio `client` has waiting or running; finished and expired jobs are let go."""
+        key = CLIENT_PREFIX + client
+        held = {k.decode(): float(v) for k, v in self.redis.hgetall(key).items()}
+        finished = [
+            job_id
+            for job_id in held
+            if (status := self.status(job_id)) is None or status["state"] in FINISHED
+        ]
+        if finished:
+            self.redis.hdel(key, *finished)
+        return sum(seconds for job_id, seconds in held.items() if job_id not in finished)
 
     def beat(self, job_id: str, worker: str, ttl_s: float) -> None:
         """`worker` is running `job_id` and says so for another `ttl_s` seconds."""
