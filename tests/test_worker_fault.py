@@ -54,20 +54,25 @@ def long_speech(speech_wav) -> bytes:
     return audio.to_wav_bytes(x[: LONG_AUDIO_S * rate], rate)
 
 
-def submit_and_wait_until_running(
-    store: JobStore, data: bytes, settings: Settings, celery: Celery
-) -> str:
-    """Submit a simulate job as the web does and return its id once a worker has started it."""
-    job_id = submit(
+def submit_spline(store: JobStore, data: bytes, settings: Settings, celery: Celery) -> str:
+    """Submit a spline simulate job at x4 as the web does; its id."""
+    return submit(
         store,
         data,
-        filename="long.wav",
+        filename="speech.wav",
         mode="simulate",
         scale=4,
         model="spline",
         settings=settings,
         celery=celery,
     )
+
+
+def submit_and_wait_until_running(
+    store: JobStore, data: bytes, settings: Settings, celery: Celery
+) -> str:
+    """Submit a simulate job as the web does and return its id once a worker has started it."""
+    job_id = submit_spline(store, data, settings, celery)
     deadline = time.monotonic() + HANG_S
     while store.status(job_id)["state"] != "running":
         assert time.monotonic() < deadline, "no worker started the job"
@@ -188,19 +193,7 @@ def test_a_job_whose_worker_dies_is_requeued_by_the_sweep_not_the_visibility_tim
     try:
         job_id = submit_and_wait_until_running(store, long_speech, settings, celery)
         short = speech_wav.read_bytes()
-        queued = [
-            submit(
-                store,
-                short,
-                filename="s.wav",
-                mode="simulate",
-                scale=4,
-                model="spline",
-                settings=settings,
-                celery=celery,
-            )
-            for _ in range(2)
-        ]
+        queued = [submit_spline(store, short, settings, celery) for _ in range(2)]
         first.kill()
         killed_at = time.monotonic()
     finally:
@@ -228,16 +221,7 @@ def test_only_one_sweeper_requeues_a_job_and_a_live_one_is_left_alone(open_datab
     _, client, settings, store, celery = open_database("worker-lost")
     from worker import tasks
 
-    job_id = submit(
-        store,
-        speech_wav.read_bytes(),
-        filename="s.wav",
-        mode="simulate",
-        scale=4,
-        model="spline",
-        settings=settings,
-        celery=celery,
-    )
+    job_id = submit_spline(store, speech_wav.read_bytes(), settings, celery)
     client.delete("celery")  # as if a worker had taken the message
     store.update(job_id, lambda status: status.update(state="running"))
     store.beat(job_id, "elsewhere:1", ttl_s=60)
@@ -261,17 +245,7 @@ def test_a_redis_stall_is_weather_every_job_ends_done(long_speech, speech_wav, t
         try:
             job_id = submit_and_wait_until_running(store, long_speech, settings, celery)
             queued = [
-                submit(
-                    store,
-                    speech_wav.read_bytes(),
-                    filename="s.wav",
-                    mode="simulate",
-                    scale=4,
-                    model="spline",
-                    settings=settings,
-                    celery=celery,
-                )
-                for _ in range(2)
+                submit_spline(store, speech_wav.read_bytes(), settings, celery) for _ in range(2)
             ]
             server.process.send_signal(signal.SIGSTOP)
             time.sleep(STALL_S)
