@@ -48,13 +48,10 @@ def info(src: str | Path | bytes) -> tuple[int, int, int]:
     return int(meta.frames), int(meta.samplerate), int(meta.channels)
 
 
-def load(src: str | Path | bytes, seconds: float | None = None) -> tuple[np.ndarray, int]:
-    """Decode wav/flac/ogg/mp3 at any rate: (samples float32 [C x T] in [-1, 1], rate); only
-    the first `seconds` when given."""
+def load(src: str | Path | bytes) -> tuple[np.ndarray, int]:
+    """Decode wav/flac/ogg/mp3 at any rate: (samples float32 [C x T] in [-1, 1], rate)."""
     try:
-        with sf.SoundFile(_source(src)) as f:
-            frames = -1 if seconds is None else max(1, int(seconds * f.samplerate))
-            data, rate = f.read(frames, dtype="float32", always_2d=True), f.samplerate
+        data, rate = sf.read(_source(src), dtype="float32", always_2d=True)
     except AudioError:
         raise
     except Exception as err:
@@ -66,14 +63,23 @@ def load(src: str | Path | bytes, seconds: float | None = None) -> tuple[np.ndar
     return np.ascontiguousarray(data.T), int(rate)
 
 
-def verify(src: str | Path | bytes, block: int = 65536) -> None:
-    """Decode the whole input in blocks, without holding it, and raise AudioError if it breaks
-    off or NonFiniteAudio if it holds NaN or infinity (the header alone passes both)."""
+def verify(
+    src: str | Path | bytes, block: int = 65536, keep_seconds: float = 0.0
+) -> tuple[np.ndarray, int]:
+    """Decode the whole input in blocks, holding only its first `keep_seconds`, and raise
+    AudioError if it breaks off or NonFiniteAudio if it holds NaN or infinity (the header alone
+    passes both): (the first `keep_seconds` as float32 [C x T], rate)."""
     try:
         with sf.SoundFile(_source(src)) as f:
-            for frames in f.blocks(blocksize=block, dtype="float32"):
+            keep, kept = int(keep_seconds * f.samplerate), []
+            for frames in f.blocks(blocksize=block, dtype="float32", always_2d=True):
                 if not np.isfinite(frames).all():
                     raise NonFiniteAudio(NON_FINITE)
+                if keep > 0:
+                    kept.append(frames[:keep])
+                    keep -= len(kept[-1])
+            head = np.concatenate(kept) if kept else np.zeros((0, f.channels), np.float32)
+            return np.ascontiguousarray(head.T), f.samplerate
     except AudioError:
         raise
     except Exception as err:

@@ -124,3 +124,13 @@ def test_verify_streams_the_whole_body():
     x[-10] = np.inf  # past the first block: only decoding to the end finds it
     with pytest.raises(audio.NonFiniteAudio):
         audio.verify(_encoded(x, 16000, "WAV", "FLOAT"), block=4096)
+
+
+def test_verify_keeps_only_the_head_it_is_asked_for():
+    x = _tone(16000, seconds=2.0, channels=2)
+    data = _encoded(x, 16000, "FLAC")
+    head, rate = audio.verify(data, block=4096, keep_seconds=0.5)
+    assert rate == 16000 and head.shape == (2, 8000)
+    np.testing.assert_allclose(head, x[:, :8000], atol=1e-4)
+    nothing, _ = audio.verify(data, block=4096)
+    assert nothing.shape == (2, 0)

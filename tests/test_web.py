@@ -18,6 +18,7 @@ from model import audio
 from webapp import create_app
 from webapp.api import JOB_ID
 from webapp.config import load_config
+from worker.jobqueue import queued_jobs
 from worker.jobstore import FILE_NAMES, mark_ready
 from worker.local import RedisServer
 
@@ -43,8 +44,7 @@ def wav_bytes(x: np.ndarray, rate: int) -> bytes:
 
 def stored(client) -> int:
     """Jobs stored and queued (the rate limiter's own counters do not count)."""
-    jobs = sum(1 for _ in client.scan_iter(match="superres:job:*"))
-    return jobs + client.llen("celery") + client.llen("long")
+    return sum(1 for _ in client.scan_iter(match="superres:job:*")) + queued_jobs(client)
 
 
 @pytest.fixture

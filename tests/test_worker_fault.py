@@ -15,7 +15,7 @@ from celery import Celery
 
 from model import audio
 from worker.config import Settings
-from worker.jobqueue import make_celery
+from worker.jobqueue import make_celery, queued_jobs
 from worker.jobs import submit
 from worker.jobstore import JobStore
 from worker.local import RedisServer, WorkerProcess, wait_for_job
@@ -102,7 +102,7 @@ def test_a_job_whose_worker_is_killed_finishes_on_another(open_database, long_sp
     # unacknowledged, or back on its queue (90 s of audio: the long one) if its visibility timeout
     # already ran out.
     assert store.status(job_id)["state"] == "running"
-    assert client.hlen("unacked") + client.llen("celery") + client.llen("long") == 1
+    assert client.hlen("unacked") + queued_jobs(client) == 1
 
     second = WorkerProcess(url, tmp_path / "second.log", name="second", env=env).start()
     try:

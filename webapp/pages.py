@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify, render_template, url_for
 
 from model.registry import available_models
 from webapp.store import redis_client
-from worker.jobqueue import LONG_QUEUE, SHORT_QUEUE
+from worker.jobqueue import queued_jobs
 from worker.jobstore import ready_workers
 
 bp = Blueprint("pages", __name__)
@@ -41,7 +41,7 @@ def healthz():
     try:
         client = redis_client()
         client.ping()
-        queued = client.llen(SHORT_QUEUE) + client.llen(LONG_QUEUE)
+        queued = queued_jobs(client)
         ready = ready_workers(client)
     except redis.RedisError as error:
         body = {"status": "error", "redis": {"ok": False, "error": str(error)}, "workers": None}

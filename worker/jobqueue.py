@@ -13,6 +13,11 @@ UPSAMPLE_TASK = "worker.tasks.upsample"
 SHORT_QUEUE, LONG_QUEUE = "celery", "long"
 
 
+def queued_jobs(client) -> int:
+    """How many jobs wait in the broker (a redis.Redis on its URL), short and long together."""
+    return client.llen(SHORT_QUEUE) + client.llen(LONG_QUEUE)
+
+
 class JobQueue(Celery):
     """A Celery app that keeps the Settings it was made from: its tasks read their limits there."""
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 import kombu.exceptions
+import numpy as np
 import redis
 from celery import Celery
 
 from model import audio, registry
 from worker.config import Settings
-from worker.jobqueue import LONG_QUEUE, SHORT_QUEUE, UPSAMPLE_TASK
+from worker.jobqueue import LONG_QUEUE, SHORT_QUEUE, UPSAMPLE_TASK, queued_jobs
 from worker.jobstore import JobStore
 
 MODES = ("simulate", "enhance")
@@ -21,7 +22,7 @@ SIMULATE_AUTO_SCALE = 4
 # Where the result is written: the model's output rate, or the upload's own when that is higher.
 OUTPUT_RATES = ("model", "input")
 # The stretch of an upload whose spectrum decides the scale: enough for any voice, and the web
-# process never decodes a whole 10-minute file for it.
+# process never holds a whole 10-minute file for it.
 BANDWIDTH_SECONDS = 60.0
 MAX_CHANNELS = 2
 MIN_SECONDS = 0.25
@@ -82,8 +83,10 @@ def submit(
     except audio.AudioError as err:
         raise JobRejected(str(err), 415) from None
     check_audio(frames, rate, channels, settings)
-    check_samples(audio_bytes)
-    scale, bandwidth = choose_scale(audio_bytes, mode, scale, rate)
+    # One decoding pass checks every sample and keeps the stretch that scale "auto" judges.
+    detect = scale == AUTO and mode == "enhance"
+    head, rate = check_samples(audio_bytes, BANDWIDTH_SECONDS if detect else 0.0)
+    scale, bandwidth = choose_scale(head, rate, mode, scale)
     entry = resolve_model(model, scale, settings)
     check_reference_rate(rate, mode, entry)
 
@@ -127,7 +130,7 @@ def submit(
 def admit(store: JobStore, n_bytes: int, audio_s: float, client: str | None, settings) -> None:
     """Refuse a job the service cannot take now: the queue is full (503), Redis has no memory
     for its upload (503), or its sender already has too much audio waiting (429)."""
-    queued = store.redis.llen(SHORT_QUEUE) + store.redis.llen(LONG_QUEUE)
+    queued = queued_jobs(store.redis)
     if queued >= settings.max_queued_jobs:
         raise JobRejected(
             f"the queue is full ({queued} jobs waiting); try again in a few minutes", 503, 60
@@ -152,19 +155,17 @@ def admit(store: JobStore, n_bytes: int, audio_s: float, client: str | None, set
             )
 
 
-def choose_scale(audio_bytes: bytes, mode: str, scale: int | str, rate: int):
+def choose_scale(head: np.ndarray, rate: int, mode: str, scale: int | str):
     """(scale, detected bandwidth in Hz or None): a given scale as it is; "auto" in enhance mode
-    from the input's bandwidth, refused (422) when no model would add to it."""
+    from the bandwidth of `head` (the upload's first seconds), refused (422) when no model would
+    add to it."""
     if scale != AUTO:
         return scale, None
     if mode == "simulate":
         return SIMULATE_AUTO_SCALE, None
+    bandwidth = round(audio.bandwidth(head, rate))
     try:
-        x, rate = audio.load(audio_bytes, seconds=BANDWIDTH_SECONDS)
-        bandwidth = round(audio.bandwidth(x, rate))
         return registry.scale_for_bandwidth(bandwidth), bandwidth
-    except audio.AudioError as err:
-        raise JobRejected(str(err), 415) from None
     except registry.AlreadyWide as err:
         raise JobRejected(f"{err}; nothing to do in enhance mode", 422) from None
 
@@ -224,14 +225,15 @@ def check_reference_rate(rate: int, mode: str, entry: dict) -> None:
         )
 
 
-def check_samples(audio_bytes: bytes) -> None:
-    """Refuse an upload whose body breaks off (415) or holds NaN or infinity (422).
+def check_samples(audio_bytes: bytes, keep_seconds: float = 0.0) -> tuple[np.ndarray, int]:
+    """Refuse an upload whose body breaks off (415) or holds NaN or infinity (422); return its
+    first `keep_seconds` [C x T] and its rate.
 
     The header alone passes a FLAC cut short or a float WAV of NaNs; without this check such a file
     would be accepted with a 202 and only fail later, on a worker.
     """
     try:
-        audio.verify(audio_bytes, block=CHECK_BLOCK_FRAMES)
+        return audio.verify(audio_bytes, block=CHECK_BLOCK_FRAMES, keep_seconds=keep_seconds)
     except audio.NonFiniteAudio as err:
         raise JobRejected(str(err), 422) from None
     except audio.AudioError as err:

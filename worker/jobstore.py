@@ -203,6 +203,11 @@ class JobStore:
         raw = self.redis.get(ALIVE_PREFIX + job_id)
         return raw.decode() if raw else None
 
+    def drop_heartbeat(self, job_id: str) -> None:
+        """Let `job_id`'s heartbeat lapse now while it stays marked running: the next sweep
+        requeues it."""
+        self.redis.delete(ALIVE_PREFIX + job_id)
+
     def stopped_running(self, job_id: str) -> None:
         """The job's worker is done with it (finished, failed, or handed it back)."""
         pipe = self.redis.pipeline()

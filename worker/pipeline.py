@@ -118,7 +118,7 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
 
     progress.start("decoding")
     x, rate, promised = _decode(data, params, settings)
-    warnings = describe(x, rate, promised)
+    warnings, silent = describe(x, rate, promised)
     source = {
         "filename": meta.get("filename"),
         "rate": rate,
@@ -132,7 +132,7 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
 
     if params["mode"] == "simulate":
         result = _simulate(audio.to_mono(x), rate, up, progress)
-        if any(w.startswith(SILENT) for w in warnings):
+        if silent:
             result["metrics"] = None  # SNR and LSD of silence against silence mean nothing
     else:
         result = _enhance(x, rate, up, progress, params.get("output_rate") or "model")
@@ -235,23 +235,23 @@ def _decode(data: bytes, params: dict, settings: Settings) -> tuple[np.ndarray, 
 
 # Quieter than this at its loudest 100 ms, a recording holds no speech to restore.
 SILENCE_DBFS = -60.0
-SILENT = "the audio is silent"
 # A decode this much shorter than the header promised lost part of the file.
 SHORTFALL_S = 0.05
 
 
-def describe(x: np.ndarray, rate: int, promised: int) -> list[str]:
-    """What a person should know about their audio before trusting the result: silence, or a
-    file that decoded shorter than its header said."""
+def describe(x: np.ndarray, rate: int, promised: int) -> tuple[list[str], bool]:
+    """What a person should know about their audio before trusting the result (silence, or a
+    file that decoded shorter than its header said), and whether it is silent."""
     warnings = []
     mono = audio.to_mono(x)
     block = max(1, rate // 10)
     blocks = mono[: len(mono) // block * block].reshape(-1, block) if len(mono) >= block else None
     loudest = float(np.sqrt((blocks**2).mean(axis=1)).max()) if blocks is not None else 0.0
     level = 20 * np.log10(max(loudest, 1e-10))
-    if level < SILENCE_DBFS:
+    silent = level < SILENCE_DBFS
+    if silent:
         warnings.append(
-            f"{SILENT} or nearly so (its loudest 0.1 s is at {level:.0f} dBFS): there is no speech"
+            f"the audio is silent or nearly so (its loudest 0.1 s is at {level:.0f} dBFS): there is no speech"
             " to restore, and no scores are given"
         )
     missing_s = (promised - x.shape[-1]) / rate
@@ -260,7 +260,7 @@ def describe(x: np.ndarray, rate: int, promised: int) -> list[str]:
             f"the file's header promised {promised / rate:.2f} s but only {x.shape[-1] / rate:.2f} s"
             f" could be decoded: {missing_s:.2f} s were damaged and are left out"
         )
-    return warnings
+    return warnings, silent
 
 
 def _simulate(x: np.ndarray, rate: int, up, progress: Progress) -> dict:

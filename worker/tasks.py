@@ -19,7 +19,6 @@ from worker.config import Settings
 from worker.jobqueue import UPSAMPLE_TASK
 from worker.jobs import resolve_model
 from worker.jobstore import (
-    ALIVE_PREFIX,
     FINISHED,
     JobGone,
     JobStore,
@@ -164,9 +163,8 @@ class JobHeartbeat:
         self.stopped.set()
         try:
             if exc_type is not None and issubclass(exc_type, redis.RedisError):
-                # Redis failed under the job: drop only the heartbeat, so the job stays marked
-                # running and the next sweep requeues it.
-                self.store.redis.delete(ALIVE_PREFIX + self.job_id)
+                # Redis failed under the job: the sweep hands it to a worker once Redis answers.
+                self.store.drop_heartbeat(self.job_id)
             else:
                 self.store.stopped_running(self.job_id)
         except redis.RedisError:
