@@ -96,7 +96,10 @@ COMMANDS = {
     "prepare": (
         "corpus -> split HR/LR patches in OUT",
         [
-            ("--corpus", dict(default="debian", help="'debian' or a folder of audio")),
+            (
+                "--corpus",
+                dict(default="debian", help="'debian', 'debian+g722' or a folder of audio"),
+            ),
             ("--out", dict(type=Path, default=Path("data"))),
             ("--patch", dict(type=int, default=8192)),
             ("--stride", dict(type=int, default=4096)),

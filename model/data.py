@@ -2,7 +2,9 @@
 
 Debian's spoken-word packages are the default corpus: ktuberling-data and klettres-data (KDE,
 one speaker per language) and hedgewars-data (one speaker per voice pack). Validation voices are
-whole groups that training never sees.
+whole groups that training never sees. `debian+g722` adds Asterisk's G.722 prompts (sentences,
+four voices in five languages) to training only: they are coded to about 7 kHz, so they would
+not be full-band references for validation.
 """
 
 from __future__ import annotations
@@ -19,15 +21,21 @@ from model import audio
 from model.registry import OUTPUT_RATE
 
 DEBIAN_PACKAGES = ("ktuberling-data", "klettres-data", "hedgewars-data")
+G722_PACKAGES = tuple(
+    f"asterisk-core-sounds-{lang}-g722" for lang in ("en", "es", "fr", "it", "ru")
+)
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
+# Groups that only ever train: their band stops short of 8 kHz.
+TRAIN_ONLY_PREFIX = "asterisk-"
 SCALES = (2, 4)
 
 
-def fetch_debian(root: Path) -> Path:
-    """apt-get download + dpkg-deb -x the packages into root/unpacked (no root needed for either)."""
-    debs = root / "debs"
+def fetch_debian(root: Path, packages=DEBIAN_PACKAGES, name: str = "") -> Path:
+    """apt-get download + dpkg-deb -x the packages into root/unpacked{name} (no root needed for
+    either)."""
+    debs = root / f"debs{name}"
     debs.mkdir(parents=True, exist_ok=True)
-    for package in DEBIAN_PACKAGES:
+    for package in packages:
         if not list(debs.glob(f"{package}_*.deb")):
             print(f"downloading {package} ...", flush=True)
             result = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True)
@@ -36,9 +44,9 @@ def fetch_debian(root: Path) -> Path:
                     f"apt-get download {package} failed: {result.stderr.decode().strip()}\n"
                     "(run `apt-get update` once so apt knows the package lists)"
                 )
-    unpacked = root / "unpacked"
+    unpacked = root / f"unpacked{name}"
     if not unpacked.exists():
-        tmp = root / "unpacked.tmp"
+        tmp = root / f"unpacked{name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         for deb in sorted(debs.glob("*.deb")):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
@@ -60,6 +68,26 @@ def debian_groups(unpacked: Path) -> dict[str, list[Path]]:
     for path in sorted(voices.glob("*/*.ogg")):
         groups.setdefault(f"hedgewars-{path.parent.name}", []).append(path)
     return groups
+
+
+def g722_groups(unpacked: Path) -> dict[str, list[Path]]:
+    """Asterisk's prompts by speaker: folders are named language_COUNTRY_sex_Name, and Allison
+    speaks both en_US and es_MX, so she is one group."""
+    groups: dict[str, list[Path]] = {}
+    for folder in sorted((unpacked / "usr" / "share" / "asterisk" / "sounds").iterdir()):
+        speaker = folder.name.split("_")[-1]
+        groups.setdefault(f"{TRAIN_ONLY_PREFIX}{speaker}", []).extend(
+            sorted(folder.rglob("*.g722"))
+        )
+    return groups
+
+
+def decode_g722(path: Path) -> tuple[np.ndarray, int]:
+    """A headerless 64 kbit/s G.722 file -> (float32 [1 x N], 16000)."""
+    import G722  # the g722 package; only data preparation needs it
+
+    pcm = G722.G722(OUTPUT_RATE, 64000).decode(path.read_bytes())
+    return np.asarray(pcm, dtype=np.float32)[None] / 32768.0, OUTPUT_RATE
 
 
 def folder_groups(folder: Path) -> dict[str, list[Path]]:
@@ -84,7 +112,7 @@ def is_validation(group: str, fraction: float) -> bool:
 def load_clip(path: Path) -> np.ndarray | None:
     """16 kHz mono, silence trimmed, 10 ms fades so concatenated clips do not click."""
     try:
-        x, rate = audio.load(path)
+        x, rate = decode_g722(path) if path.suffix == ".g722" else audio.load(path)
     except audio.AudioError:
         return None
     x = audio.resample(audio.to_mono(x), rate, OUTPUT_RATE)
@@ -122,14 +150,18 @@ def prepare(
 ) -> dict:
     """Build out/{train,val}_hr.npy, out/val_lr_x{2,4}.npy, out/val_wavs/ and out/manifest.json."""
     out.mkdir(parents=True, exist_ok=True)
-    if corpus == "debian":
+    if corpus in ("debian", "debian+g722"):
         groups = debian_groups(fetch_debian(out))
+        if corpus == "debian+g722":
+            groups |= g722_groups(fetch_debian(out, G722_PACKAGES, "-g722"))
     else:
         groups = folder_groups(Path(corpus))
     if not groups:
         raise SystemExit(f"no audio found in corpus {corpus!r}")
     names = sorted(groups)
-    val_names = [g for g in names if is_validation(g, val_fraction)]
+    val_names = [
+        g for g in names if is_validation(g, val_fraction) and not g.startswith(TRAIN_ONLY_PREFIX)
+    ]
     if not val_names or len(val_names) == len(names):
         # Tiny corpora: still hold out at least one voice and train on the rest.
         val_names = names[-1:] if len(names) > 1 else []

@@ -58,6 +58,7 @@ class TrainConfig:
     steps_per_epoch: int | None = _option(None, "steps between validations (default: one pass)")
     stft_weight: float = _option(0.1, "weight of the multi-resolution STFT loss")
     mel_weight: float = _option(0.0, "weight of the log mel-band energy loss (spectral loss only)")
+    mel_over: float = _option(1.0, "how much dearer too much mel-band energy is than too little")
     loss: str = _option("mse", "waveform loss term", losses.LOSSES)
     init: str | None = _option(None, "fine-tune from this checkpoint (path or shipped name)")
     select: str = _option("merit", "how the kept epoch is chosen", SELECTIONS)
@@ -236,7 +237,7 @@ def training_record(config: TrainConfig, row: dict, val: dict, device) -> dict:
         "steps": row["steps"],
         "batch_size": config.batch_size,
         "lr": config.lr,
-        "loss": losses.describe(config.loss, config.stft_weight, config.mel_weight)
+        "loss": losses.describe(config.loss, config.stft_weight, config.mel_weight, config.mel_over)
         + (f" + {config.adversarial} x adversarial" if config.adversarial else ""),
         "init": str(config.init) if config.init else None,
         "speed_perturbed": config.speed,
@@ -294,7 +295,7 @@ def train(data: Path, out: Path, **options) -> dict:
         flush=True,
     )
     rng = np.random.default_rng(config.seed + start)
-    fit = losses.objective(config.loss, config.stft_weight, config.mel_weight)
+    fit = losses.objective(config.loss, config.stft_weight, config.mel_weight, config.mel_over)
     save = functools.partial(
         checkpoint.save,
         net=net,

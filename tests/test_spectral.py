@@ -160,3 +160,12 @@ def test_the_mel_loss_weighs_band_energies():
     assert float(losses.mel_loss(spec, spec)) == 0.0
     # Twice the amplitude is four times the energy in every band: ln 4 per band and frame.
     assert float(losses.mel_loss(2 * spec, spec)) == pytest.approx(math.log(4), rel=1e-4)
+
+
+def test_too_much_band_energy_costs_mel_over_times_too_little():
+    net = SpectralBWE(**SMALL)
+    spec = net.stft(torch.from_numpy(_speech(0.5))[None])
+    loud = float(losses.mel_loss(2 * spec, spec, over=3.0))
+    quiet = float(losses.mel_loss(spec / 2, spec, over=3.0))
+    assert loud == pytest.approx(3 * math.log(4), rel=1e-4)
+    assert quiet == pytest.approx(math.log(4), rel=1e-4)
