@@ -7,9 +7,11 @@
 Reads the `f.hr.wav` / `f.sr.wav` pairs that `evaluate --out` wrote and prints, on the first
 `--items` of them (STFT 512 / 128 at 16 kHz, the band from 2 kHz up):
 - the energy error per 1 kHz band and frame (active frames: within 30 dB of the loudest);
-- WB-PESQ and ViSQOL of the output as it is, with its magnitude and the true phase, with the true
+- the output's energy above 2 kHz less the truth's, per frame, by the frame's 150-1900 Hz level
+  re the file's loudest frame (is the high band wrong in speech, or hiss in the pauses?);
+- WB-PESQ, ViSQOL and DNSMOS P.808 of the output as it is, with its magnitude and the true phase, with the true
   magnitude and its phase;
-- WB-PESQ and ViSQOL when the true energy of each 500 Hz band and frame is imposed on fine
+- the same when the true energy of each 500 Hz band and frame is imposed on fine
   structure from the output, from the input's 1-2 kHz band copied up, or from noise.
 """
 
@@ -79,7 +81,24 @@ def scores(hr: np.ndarray, sr: np.ndarray, rng) -> dict[str, tuple[float, float]
         "true envelope, 1-2 kHz copied up": istft(with_envelope(copied, truth), n),
         "true envelope, noise": istft(with_envelope(noise, truth), n),
     }
-    return {k: (metrics.wb_pesq(hr, v), metrics.visqol(hr, v)) for k, v in versions.items()}
+    versions["the true fine structure, its envelope"] = istft(with_envelope(truth, made), n)
+    return {
+        k: (metrics.wb_pesq(hr, v), metrics.visqol(hr, v), metrics.dnsmos(v)["dnsmos_p808"])
+        for k, v in versions.items()
+    }
+
+
+LEVELS = ((-10, 1), (-30, -10), (-45, -30), (-60, -45), (-80, -60), (-400, -80))
+
+
+def by_level(hr: np.ndarray, sr: np.ndarray) -> np.ndarray:
+    """[3 x F]: each frame's 150-1900 Hz level re the loudest frame, and its energy above 2 kHz
+    in the truth and in the output, in dB re the loudest frame."""
+    n = min(len(hr), len(sr))
+    truth, made = stft(hr[:n]).abs().numpy() ** 2, stft(sr[:n]).abs().numpy() ** 2
+    loudest = 10 * np.log10(truth.sum(0).max() + 1e-20)
+    db = lambda p: 10 * np.log10(p.sum(0) + 1e-30) - loudest  # noqa: E731
+    return np.stack([db(truth[5:60]), db(truth[FIRST:]), db(made[FIRST:])])
 
 
 def band_errors(hr: np.ndarray, sr: np.ndarray) -> list[tuple[float, float]]:
@@ -111,11 +130,12 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     pairs = sorted(args.folder.glob("*.hr.wav"))[: args.items]
-    errors, table = [], []
+    errors, table, levels = [], [], []
     for hr_path in pairs:
         hr = audio.load(hr_path)[0][0].astype(np.float64)
         sr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".sr.")))[0][0]
         errors.append(band_errors(hr, sr.astype(np.float64)))
+        levels.append(by_level(hr, sr.astype(np.float64)))
         table.append(scores(hr, sr.astype(np.float64), rng))
     errors = np.mean(errors, axis=0)
     print(f"{len(pairs)} items from {args.folder}")
@@ -125,9 +145,20 @@ def main() -> None:
         )
     truth, made = errors[-1]
     print(f"  peak-to-mean above 2 kHz per frame: truth {truth:.1f} dB, output {made:.1f} dB")
+    levels = np.concatenate(levels, axis=1)
+    for low, high in LEVELS:
+        frames = (levels[0] >= low) & (levels[0] < high)
+        if frames.any():
+            p10, p50, p90 = np.percentile(levels[2, frames] - levels[1, frames], [10, 50, 90])
+            print(
+                f"  frames at {low:4d}..{high:3d} dB below 2 kHz ({frames.sum():5d}): above 2 kHz"
+                f" truth {np.median(levels[1, frames]):6.1f} dB, output"
+                f" {np.median(levels[2, frames]):6.1f} dB; output - truth p10/50/90"
+                f" {p10:+.1f} / {p50:+.1f} / {p90:+.1f} dB"
+            )
     for name in table[0]:
-        pesq, visqol = np.mean([row[name] for row in table], axis=0)
-        print(f"  {name:<36} WB-PESQ {pesq:.2f}  ViSQOL {visqol:.2f}")
+        pesq, visqol, p808 = np.mean([row[name] for row in table], axis=0)
+        print(f"  {name:<38} WB-PESQ {pesq:.2f}  ViSQOL {visqol:.2f}  DNSMOS P.808 {p808:.2f}")
 
 
 if __name__ == "__main__":

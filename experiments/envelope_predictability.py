@@ -1,0 +1,82 @@
+"""How predictable is a frame's energy above 2 kHz from the band below it? A linear baseline.
+
+    .venv/bin/python experiments/envelope_predictability.py --data data
+
+Fits least squares from the log energies of sixteen 125 Hz bands up to 2 kHz, over 11 frames
+(+-5, STFT 512 / 128 at 16 kHz), to the log energy of each 1 kHz band from 2 to 8 kHz, on 3,000
+training patches; then prints its mean |error| on every third validation file (active frames:
+the 150-1900 Hz band within 30 dB of the file's loudest frame), over all and per validation voice
+with the voice's bias and the error left once that bias is removed. A net that predicts the high
+band's envelope should beat this; the recording chain's share of the error is the bias.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from model import audio  # noqa: E402
+
+N_FFT, HOP, CONTEXT = 512, 128, 5
+WINDOW = torch.hann_window(N_FFT, dtype=torch.float64)
+
+
+def bands(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low [16 x F], high [6 x F]) band energies in dB and the active-frame mask."""
+    x = torch.from_numpy(np.asarray(x, dtype=np.float64))
+    power = torch.stft(x, N_FFT, HOP, window=WINDOW, return_complex=True).abs().numpy() ** 2
+    db = lambda rows: 10 * np.log10(rows.sum(0) + 1e-10)  # noqa: E731
+    low = np.stack([db(power[b : b + 4]) for b in range(2, 64, 4)])
+    high = np.stack([db(power[b : b + 32]) for b in range(64, 256, 32)])
+    level = db(power[5:60])
+    return low, high, level > level.max() - 30
+
+
+def with_context(low: np.ndarray) -> np.ndarray:
+    """[16 x F] -> [F x 16 (2 CONTEXT + 1) + 1]: the frames around each, edges repeated, and 1."""
+    frames = low.shape[1]
+    padded = np.pad(low, ((0, 0), (CONTEXT, CONTEXT)), mode="edge")
+    stacked = [padded[:, i : i + frames] for i in range(2 * CONTEXT + 1)]
+    return np.concatenate(stacked + [np.ones((1, frames))]).T
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data"))
+    parser.add_argument("--patches", type=int, default=3000)
+    args = parser.parse_args()
+    hr = np.load(args.data / "train_hr.npy", mmap_mode="r")
+    rng = np.random.default_rng(0)
+    inputs, targets = [], []
+    for i in rng.choice(len(hr), min(args.patches, len(hr)), replace=False):
+        low, high, active = bands(np.asarray(hr[i]))
+        inputs.append(with_context(low)[active])
+        targets.append(high.T[active])
+    inputs, targets = np.concatenate(inputs), np.concatenate(targets)
+    beta = np.linalg.lstsq(inputs, targets, rcond=None)[0]
+    fit = np.abs(inputs @ beta - targets).mean(0)
+    print(f"{len(inputs)} training frames; mean |error| per 1 kHz band, 2-8 kHz (dB):")
+    print(f"  training voices   {fit.round(1)}")
+    by_voice = defaultdict(list)
+    for path in sorted((args.data / "val_wavs").glob("*/*.wav"))[::3]:
+        low, high, active = bands(audio.load(path)[0][0])
+        by_voice[path.parent.name].append((with_context(low) @ beta - high.T)[active])
+    every = np.concatenate([e for errors in by_voice.values() for e in errors])
+    print(f"  validation voices {np.abs(every).mean(0).round(1)}")
+    for voice, errors in by_voice.items():
+        e = np.concatenate(errors)
+        print(
+            f"  {voice:<18} bias {e.mean(0).round(1)}  |error| {np.abs(e).mean(0).round(1)}"
+            f"  without the bias {np.abs(e - e.mean(0)).mean(0).round(1)}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""What one fixed gain on a generator's written band (above the input's Nyquist) does to the
+listener metrics: is a quieter high band heard as better?
+
+    .venv/bin/python -m model evaluate --checkpoint CKPT --files data/val_wavs --scale 4 \
+        --join 4 --limit 24 --no-perceptual --out eval/NAME
+    .venv/bin/python experiments/hf_gain.py eval/NAME --gains=0,-5,-10,-20,-inf [--visqol]
+
+Reads the `f.hr.wav` / `f.sr.wav` pairs and prints, per gain in dB on the bins from 2 kHz up
+(STFT 512 / 128 at 16 kHz, x4), the mean WB-PESQ, LSD and, with --visqol, ViSQOL and DNSMOS
+P.808 (of the first --items pairs), beside the same for the original and for sinc from the
+`f.lr.wav` input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from model import audio, metrics  # noqa: E402
+
+N_FFT, HOP, FIRST = 512, 128, 64  # bin 64 = 2 kHz
+WINDOW = torch.hann_window(N_FFT, dtype=torch.float64)
+
+
+def with_gain(x: np.ndarray, gain_db: float) -> np.ndarray:
+    z = torch.stft(torch.from_numpy(x), N_FFT, HOP, window=WINDOW, return_complex=True)
+    z[FIRST:] *= 10 ** (gain_db / 20) if np.isfinite(gain_db) else 0.0
+    return torch.istft(z, N_FFT, HOP, window=WINDOW, length=len(x)).numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="an `evaluate --out` folder")
+    parser.add_argument("--gains", default="0,-5,-10,-20,-inf", help="dB, comma-separated")
+    parser.add_argument("--visqol", action="store_true", help="also ViSQOL and DNSMOS (slow)")
+    parser.add_argument("--items", type=int, default=None)
+    args = parser.parse_args()
+    gains = [float(g) for g in args.gains.split(",")]
+    rows = {g: [] for g in gains} | {"sinc": [], "original": []}
+    pairs = sorted(args.folder.glob("*.hr.wav"))[: args.items]
+    for hr_path in pairs:
+        hr = audio.load(hr_path)[0][0].astype(np.float64)
+        sr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".sr.")))[0][0]
+        n = min(len(hr), len(sr))
+        hr, sr = hr[:n], sr[:n].astype(np.float64)
+        lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
+        sinc = np.zeros(n)
+        sinc[: min(n, 4 * len(lr))] = audio.sinc(lr, 4)[:n]
+        versions = {g: with_gain(sr, g) for g in gains} | {"sinc": sinc, "original": hr}
+        for name, y in versions.items():
+            row = [metrics.wb_pesq(hr, y), metrics.lsd(hr, y)]
+            if args.visqol:
+                row += [metrics.visqol(hr, y), metrics.dnsmos(y)["dnsmos_p808"]]
+            rows[name].append(row)
+    print(f"{len(pairs)} items from {args.folder}")
+    names = ["WB-PESQ", "LSD"] + (["ViSQOL", "DNSMOS P.808"] if args.visqol else [])
+    for g, values in rows.items():
+        means = np.mean(values, axis=0)
+        label = f"gain {g:+6.1f} dB" if isinstance(g, float) else g
+        print(
+            f"  {label:<16} " + "  ".join(f"{k} {v:.3f}" for k, v in zip(names, means, strict=True))
+        )
+
+
+if __name__ == "__main__":
+    main()
