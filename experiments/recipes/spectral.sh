@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The time-frequency generator (model.spectral.SpectralBWE, preset "spectral": 2.2 M parameters,
 # ConvNeXt blocks on a 512-point STFT), one net for x4 and x2. In progress (issue 12): not
-# shipped yet. Stage 1 is done; the two stage-2 runs (with and without the adversarial term, the
-# ablation) continue from the state committed in experiments/runs/ when this checkout has none.
-# experiments/LOG.md has the results so far.
+# shipped yet. Stage 1 is done; stage 2 continues from the state committed in experiments/runs/
+# when this checkout has none. experiments/LOG.md has the results so far.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 [[ -f data/manifest.json ]] || .venv/bin/python -m model prepare --corpus debian --out data
+# + Asterisk's G.722 prompts for training (validation unchanged): the current stage-2 data.
+[[ -f data-g722/manifest.json ]] ||
+    .venv/bin/python -m model prepare --corpus debian+g722 --out data-g722
 
 # Stage 1 (done: 21 of 60 planned epochs, kept epoch 11 by validation LSD; its weights are in
 # experiments/runs/spectral-s1/best.safetensors): log magnitude + 0.3 x anti-wrapping phase +
@@ -24,7 +26,23 @@ if [[ ! -f runs/spectral-s1/best.safetensors ]]; then
 fi
 
 # Stage 2: + log mel-band energies (weight 1), from stage 1's best, 40 epochs of 200 steps at
-# 2e-4; with and without the light adversarial term. Each resumes where its state stopped.
+# 2e-4. The current line (second session): too much band energy 10 x dearer than too little
+# (--mel-over 10) with the G.722 prompts; its state is in experiments/runs/. It resumes where
+# its state stopped.
+COMMON=(--model spectral --scale 4 --mix-scale 2 --loss spectral --stft-weight 0.1
+    --mel-weight 1.0 --degrade 0.25 --lr 2e-4 --epochs 40 --steps-per-epoch 200 --select lsd
+    --init runs/spectral-s1/best.safetensors)
+run=spectral-s2-mel-over10-g722
+if [[ ! -f runs/$run/state.pt && -f experiments/runs/$run/state.pt ]]; then
+    mkdir -p runs/$run && cp experiments/runs/$run/* runs/$run/
+fi
+.venv/bin/python -m model train --data data-g722 "${COMMON[@]}" --mel-over 10 --out runs/$run
+.venv/bin/python -m model evaluate --checkpoint runs/$run/epochs/040.safetensors \
+    --files data/val_wavs --scale 4 --join 4 --limit 24 --out eval/$run-e40
+
+# The first session's stage 2 (the ablation; state in experiments/runs/): with and without the
+# light adversarial term, on the Debian voices alone. `spectral.sh ablation` continues them.
+[[ "${1:-}" == ablation ]] || exit 0
 COMMON=(--data data --model spectral --scale 4 --mix-scale 2 --loss spectral --stft-weight 0.1
     --mel-weight 1.0 --degrade 0.25 --lr 2e-4 --epochs 40 --steps-per-epoch 200 --select lsd
     --init runs/spectral-s1/best.safetensors)
