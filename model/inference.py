@@ -85,12 +85,16 @@ class Upsampler:
             )
         path = registry.checkpoint_path(checkpoint_path, input_rate, scale)
         net, meta = checkpoint.load(path)
+        rate = meta["input_rate"]
         if meta["scale"] != scale:
-            raise LookupError(f"{path.name} upsamples by {meta['scale']}, not by {scale}")
+            if scale not in (meta["args"].get("scales") or ()):
+                raise LookupError(f"{path.name} upsamples by {meta['scale']}, not by {scale}")
+            # A multi-rate net serves every scale it learned; its default scale is its own.
+            net.scale, rate = scale, registry.OUTPUT_RATE // scale
         return cls(
             net,
             name=path.stem,
-            input_rate=meta["input_rate"],
+            input_rate=rate,
             scale=scale,
             device=device,
             **chunking,

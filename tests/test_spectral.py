@@ -101,6 +101,25 @@ def test_checkpoint_rebuilds_the_multi_rate_net(tmp_path):
     assert meta["class"] == "SpectralBWE" and meta["args"]["scales"] == [2, 4]
 
 
+def test_one_multi_rate_checkpoint_upsamples_at_each_scale_it_learned(tmp_path):
+    net = _trained_looking(SpectralBWE(scale=4, scales=(2, 4), **SMALL))
+    args = dict(scale=4, scales=[2, 4], **SMALL)
+    path = tmp_path / "s.safetensors"
+    checkpoint.save(path, net, init_args=args, input_rate=4000, scale=4)
+    x8k = _speech(0.5, rate=8000)[None]
+    x2 = Upsampler.load(path, scale=2, device="cpu")
+    assert (x2.input_rate, x2.output_rate) == (8000, 16000)
+    y = x2(x8k)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(audio.spline(x8k, 2))[None], 2)[0].numpy()
+    # The ends differ: chunks are reflect-padded there, the whole-file STFT is not.
+    middle = slice(1024, -1024)
+    assert y.shape == (1, 8000)
+    assert np.max(np.abs(y[0, middle] - expected[0, middle])) < 2e-3 * np.abs(expected).max()
+    with pytest.raises(LookupError, match="not by 3"):
+        Upsampler.load(path, scale=3, device="cpu")
+
+
 def test_anti_wrap_is_the_distance_to_the_nearest_whole_turn():
     x = torch.tensor([0.0, 2 * math.pi, -2 * math.pi + 0.1, math.pi - 0.1, 3 * math.pi])
     expected = torch.tensor([0.0, 0.0, 0.1, math.pi - 0.1, math.pi])
