@@ -27,15 +27,13 @@ fi
 
 # Stage 2: + log mel-band energies (weight 1), from stage 1's best, 40 epochs of 200 steps at
 # 2e-4. The current line (second session): too much band energy 10 x dearer than too little
-# (--mel-over 10) with the G.722 prompts; its state is in experiments/runs/. It resumes where
-# its state stopped.
+# (--mel-over 10) with the G.722 prompts. It ran its whole schedule; its weights at epochs 16
+# and 40 are in experiments/runs/spectral-s2-mel-over10-g722/ (a next stage starts from
+# epoch040.safetensors with --init). This reruns it from stage 1 (about an hour on one CPU thread).
 COMMON=(--model spectral --scale 4 --mix-scale 2 --loss spectral --stft-weight 0.1
     --mel-weight 1.0 --degrade 0.25 --lr 2e-4 --epochs 40 --steps-per-epoch 200 --select lsd
     --init runs/spectral-s1/best.safetensors)
 run=spectral-s2-mel-over10-g722
-if [[ ! -f runs/$run/state.pt && -f experiments/runs/$run/state.pt ]]; then
-    mkdir -p runs/$run && cp experiments/runs/$run/* runs/$run/
-fi
 .venv/bin/python -m model train --data data-g722 "${COMMON[@]}" --mel-over 10 --out runs/$run
 .venv/bin/python -m model evaluate --checkpoint runs/$run/epochs/040.safetensors \
     --files data/val_wavs --scale 4 --join 4 --limit 24 --out eval/$run-e40
