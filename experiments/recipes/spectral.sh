@@ -38,6 +38,18 @@ run=spectral-s2-mel-over10-g722
 .venv/bin/python -m model evaluate --checkpoint runs/$run/epochs/040.safetensors \
     --files data/val_wavs --scale 4 --join 4 --limit 24 --out eval/$run-e40
 
+# Stage 3 (started at the end of the second session, not yet evaluated): the same loss and data
+# from stage 2's epoch 40, at 1e-4. Its resumable state is in experiments/runs/; it continues
+# where that stopped.
+run=spectral-s3-over10-g722
+if [[ ! -f runs/$run/state.pt && -f experiments/runs/$run/state.pt ]]; then
+    mkdir -p runs/$run && cp experiments/runs/$run/* runs/$run/
+fi
+.venv/bin/python -m model train --data data-g722 --model spectral --scale 4 --mix-scale 2 \
+    --loss spectral --stft-weight 0.1 --mel-weight 1.0 --mel-over 10 --degrade 0.25 --lr 1e-4 \
+    --epochs 40 --steps-per-epoch 200 --select lsd \
+    --init experiments/runs/spectral-s2-mel-over10-g722/epoch040.safetensors --out runs/$run
+
 # The first session's stage 2 (the ablation; state in experiments/runs/): with and without the
 # light adversarial term, on the Debian voices alone. `spectral.sh ablation` continues them.
 [[ "${1:-}" == ablation ]] || exit 0
