@@ -38,13 +38,10 @@ run=spectral-s2-mel-over10-g722
 .venv/bin/python -m model evaluate --checkpoint runs/$run/epochs/040.safetensors \
     --files data/val_wavs --scale 4 --join 4 --limit 24 --out eval/$run-e40
 
-# Stage 3 (started at the end of the second session, not yet evaluated): the same loss and data
-# from stage 2's epoch 40, at 1e-4. Its resumable state is in experiments/runs/; it continues
-# where that stopped.
+# Stage 3 (end of the second session; about level with stage 2, LOG.md): the same loss and data
+# from stage 2's epoch 40, at 1e-4; its epoch-40 weights are in experiments/runs/. Reruns it
+# (or resumes a state left in runs/).
 run=spectral-s3-over10-g722
-if [[ ! -f runs/$run/state.pt && -f experiments/runs/$run/state.pt ]]; then
-    mkdir -p runs/$run && cp experiments/runs/$run/* runs/$run/
-fi
 .venv/bin/python -m model train --data data-g722 --model spectral --scale 4 --mix-scale 2 \
     --loss spectral --stft-weight 0.1 --mel-weight 1.0 --mel-over 10 --degrade 0.25 --lr 1e-4 \
     --epochs 40 --steps-per-epoch 200 --select lsd \
