@@ -145,10 +145,13 @@ def test_record_predict_listen_download(page, tmp_path):
     )
     button(page, "Stop").click()
 
-    # The recording plays back at once.
+    # The recording plays back at once. `paused` turns false as soon as play() is called, before
+    # the WAV's header is read, so wait for its duration too (NaN until then).
     player = page.locator("#input-player")
     page.wait_for_function(
-        "(el) => !el.paused || el.currentTime > 0", arg=player.element_handle(), timeout=HANG_MS
+        "(el) => (!el.paused || el.currentTime > 0) && Number.isFinite(el.duration)",
+        arg=player.element_handle(),
+        timeout=HANG_MS,
     )
     recorded_s = page.evaluate("document.getElementById('input-player').duration")
     assert recorded_s >= 3.0
