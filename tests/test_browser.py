@@ -343,6 +343,10 @@ def test_recording_stops_at_the_limit(browser, live_server):
     page.get_by_text("Stopped at the 2 s limit").wait_for()
     assert button(page, "Stop").is_disabled()
     assert button(page, "Predict").is_enabled()
+    # The duration is NaN until the player has read the WAV's header.
+    page.wait_for_function(
+        "() => Number.isFinite(document.getElementById('input-player').duration)"
+    )
     duration = page.evaluate("document.getElementById('input-player').duration")
     assert duration == pytest.approx(2.0, abs=0.01)
     context.close()
