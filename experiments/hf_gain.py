@@ -18,20 +18,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from experiments.spectral_diagnosis import FIRST, istft, stft  # noqa: E402
 from model import audio, metrics  # noqa: E402
-
-N_FFT, HOP, FIRST = 512, 128, 64  # bin 64 = 2 kHz
-WINDOW = torch.hann_window(N_FFT, dtype=torch.float64)
 
 
 def with_gain(x: np.ndarray, gain_db: float) -> np.ndarray:
-    z = torch.stft(torch.from_numpy(x), N_FFT, HOP, window=WINDOW, return_complex=True)
+    """`x` with its bins from 2 kHz up scaled by `gain_db` (-inf: removed)."""
+    z = stft(x)
     z[FIRST:] *= 10 ** (gain_db / 20) if np.isfinite(gain_db) else 0.0
-    return torch.istft(z, N_FFT, HOP, window=WINDOW, length=len(x)).numpy()
+    return istft(z, len(x))
 
 
 def main() -> None:

@@ -264,19 +264,6 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def for_scale(meta: dict, scale: int) -> dict:
-    """A multi-rate checkpoint's metadata re-targeted at `scale`, one of the scales it learned."""
-    scales = meta["args"].get("scales")
-    if not scales or scale not in scales:
-        raise ValueError(f"this checkpoint upsamples by {scales or meta['scale']}, not by {scale}")
-    return {
-        **meta,
-        "args": {**meta["args"], "scale": scale},
-        "scale": scale,
-        "input_rate": registry.OUTPUT_RATE // scale,
-    }
-
-
 def ship(run: Path, name: str, *, default: bool = False, scale: int | None = None) -> dict:
     """Copy run/best.safetensors to model/checkpoints/<name>.safetensors, marking the default.
 
@@ -287,7 +274,7 @@ def ship(run: Path, name: str, *, default: bool = False, scale: int | None = Non
 
     net, meta = checkpoint.load(Path(run) / "best.safetensors")
     if scale is not None:
-        meta = for_scale(meta, scale)
+        meta = registry.for_scale(meta, scale)
     training = {**meta["training"], "default": default, "run": Path(run).name}
     if default:
         for entry in registry.available_models():

@@ -85,16 +85,14 @@ class Upsampler:
             )
         path = registry.checkpoint_path(checkpoint_path, input_rate, scale)
         net, meta = checkpoint.load(path)
-        rate = meta["input_rate"]
         if meta["scale"] != scale:
-            if scale not in (meta["args"].get("scales") or ()):
-                raise LookupError(f"{path.name} upsamples by {meta['scale']}, not by {scale}")
             # A multi-rate net serves every scale it learned; its default scale is its own.
-            net.scale, rate = scale, registry.OUTPUT_RATE // scale
+            meta = registry.for_scale(meta, scale, path.name)
+            net.scale = scale
         return cls(
             net,
             name=path.stem,
-            input_rate=rate,
+            input_rate=meta["input_rate"],
             scale=scale,
             device=device,
             **chunking,

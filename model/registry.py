@@ -84,6 +84,20 @@ def find(name: str | None, input_rate: int | None, scale: int) -> dict:
     return candidates[0]
 
 
+def for_scale(meta: dict, scale: int, name: str = "this checkpoint") -> dict:
+    """A multi-rate checkpoint's metadata re-targeted at `scale`, one of the scales it learned
+    (LookupError for any other)."""
+    scales = meta["args"].get("scales")
+    if not scales or scale not in scales:
+        raise LookupError(f"{name} upsamples by {scales or meta['scale']}, not by {scale}")
+    return {
+        **meta,
+        "args": {**meta["args"], "scale": scale},
+        "scale": scale,
+        "input_rate": OUTPUT_RATE // scale,
+    }
+
+
 def checkpoint_path(name_or_path: str | Path | None, input_rate: int | None, scale: int) -> Path:
     """A checkpoint file from a path, a shipped name, or (None) the default for the rate and scale."""
     path = Path(name_or_path) if name_or_path else None

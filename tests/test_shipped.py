@@ -137,7 +137,7 @@ def test_a_multi_rate_net_ships_once_per_scale(checkpoint_dir, tmp_path):
     assert registry.find(None, 8000, 2)["name"] == "spectral-x2"
     net, _ = checkpoint.load(checkpoint_dir / "spectral-x2.safetensors")
     assert net.scale == 2
-    with pytest.raises(ValueError, match="not by 3"):
+    with pytest.raises(LookupError, match="not by 3"):
         ship(run, "spectral-x3", scale=3)
 
 
