@@ -1,6 +1,7 @@
-"""How predictable is a frame's energy above 2 kHz from the band below it? A linear baseline.
+"""How predictable is a frame's energy above 2 kHz from the band below it? Linear and MLP baselines.
 
     .venv/bin/python experiments/envelope_predictability.py --data data
+    .venv/bin/python experiments/envelope_predictability.py --data data-g722 --mlp
 
 Fits least squares from the log energies of sixteen 125 Hz bands up to 2 kHz, over 11 frames
 (+-5, STFT 512 / 128 at 16 kHz), to the log energy of each 1 kHz band from 2 to 8 kHz, on 3,000
@@ -8,6 +9,10 @@ training patches; then prints its mean |error| on every third validation file (a
 the 150-1900 Hz band within 30 dB of the file's loudest frame), over all and per validation voice
 with the voice's bias and the error left once that bias is removed. A net that predicts the high
 band's envelope should beat this; the recording chain's share of the error is the bias.
+
+With `--mlp` the predictor is a small MLP (two hidden layers of 256, L1: the median) on the log
+power of every bin from 62 Hz to 2 kHz over the same frames, so it can use harmonicity and
+noisiness, not only band levels: does a nonlinear map of the band below pin the envelope down?
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ N_FFT, HOP, CONTEXT = 512, 128, 5
 WINDOW = torch.hann_window(N_FFT, dtype=torch.float64)
 
 
-def bands(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(low [16 x F], high [6 x F]) band energies in dB and the active-frame mask."""
+def bands(x: np.ndarray, fine: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low [16 x F] band energies, or [62 x F] bin powers with `fine`; high [6 x F]) in dB and
+    the active-frame mask."""
     x = torch.from_numpy(np.asarray(x, dtype=np.float64))
     power = torch.stft(x, N_FFT, HOP, window=WINDOW, return_complex=True).abs().numpy() ** 2
     db = lambda rows: 10 * np.log10(rows.sum(0) + 1e-10)  # noqa: E731
-    low = np.stack([db(power[b : b + 4]) for b in range(2, 64, 4)])
+    low = np.stack([db(power[b : b + (1 if fine else 4)]) for b in range(2, 64, 1 if fine else 4)])
     high = np.stack([db(power[b : b + 32]) for b in range(64, 256, 32)])
     level = db(power[5:60])
     return low, high, level > level.max() - 30
@@ -47,27 +53,64 @@ def with_context(low: np.ndarray) -> np.ndarray:
     return np.concatenate(stacked + [np.ones((1, frames))]).T
 
 
+def fit_mlp(inputs: np.ndarray, targets: np.ndarray, steps: int = 4000):
+    """A two-hidden-layer MLP fitted by Adam to the median (L1); returns predict(inputs)."""
+    torch.manual_seed(0)
+    x, y = torch.from_numpy(inputs).float(), torch.from_numpy(targets).float()
+    mean, std = x.mean(0), x.std(0) + 1e-3
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], 256),
+        torch.nn.GELU(),
+        torch.nn.Linear(256, 256),
+        torch.nn.GELU(),
+        torch.nn.Linear(256, y.shape[1]),
+    )
+    with torch.no_grad():
+        net[-1].bias.copy_(y.median(0).values)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        batch = torch.from_numpy(rng.integers(0, len(x), 512))
+        loss = (net((x[batch] - mean) / std) - y[batch]).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+
+    def predict(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net((torch.from_numpy(z).float() - mean) / std).double().numpy()
+
+    return predict
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data"))
     parser.add_argument("--patches", type=int, default=3000)
+    parser.add_argument("--mlp", action="store_true", help="an MLP on every bin's log power")
     args = parser.parse_args()
     hr = np.load(args.data / "train_hr.npy", mmap_mode="r")
     rng = np.random.default_rng(0)
     inputs, targets = [], []
     for i in rng.choice(len(hr), min(args.patches, len(hr)), replace=False):
-        low, high, active = bands(np.asarray(hr[i]))
+        low, high, active = bands(np.asarray(hr[i]), args.mlp)
         inputs.append(with_context(low)[active])
         targets.append(high.T[active])
     inputs, targets = np.concatenate(inputs), np.concatenate(targets)
-    beta = np.linalg.lstsq(inputs, targets, rcond=None)[0]
-    fit = np.abs(inputs @ beta - targets).mean(0)
+    if args.mlp:
+        predict = fit_mlp(inputs, targets)
+    else:
+        beta = np.linalg.lstsq(inputs, targets, rcond=None)[0]
+        predict = lambda z: z @ beta  # noqa: E731
+    fit = np.abs(predict(inputs) - targets).mean(0)
     print(f"{len(inputs)} training frames; mean |error| per 1 kHz band, 2-8 kHz (dB):")
     print(f"  training voices   {fit.round(1)}")
     by_voice = defaultdict(list)
     for path in sorted((args.data / "val_wavs").glob("*/*.wav"))[::3]:
-        low, high, active = bands(audio.load(path)[0][0])
-        by_voice[path.parent.name].append((with_context(low) @ beta - high.T)[active])
+        low, high, active = bands(audio.load(path)[0][0], args.mlp)
+        by_voice[path.parent.name].append((predict(with_context(low)) - high.T)[active])
     every = np.concatenate([e for errors in by_voice.values() for e in errors])
     print(f"  validation voices {np.abs(every).mean(0).round(1)}")
     for voice, errors in by_voice.items():
