@@ -13,6 +13,8 @@ band's envelope should beat this; the recording chain's share of the error is th
 With `--mlp` the predictor is a small MLP (two hidden layers of 256, L1: the median) on the log
 power of every bin from 62 Hz to 2 kHz over the same frames, so it can use harmonicity and
 noisiness, not only band levels: does a nonlinear map of the band below pin the envelope down?
+`--scale 2` does the same from 4 kHz up (the x2 input's Nyquist); `--speed` trains on patches
+resampled by 20/18 ... 20/22 (formants and pitch shifted by up to 10 %): more voices, in effect.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -33,15 +36,19 @@ N_FFT, HOP, CONTEXT = 512, 128, 5
 WINDOW = torch.hann_window(N_FFT, dtype=torch.float64)
 
 
-def bands(x: np.ndarray, fine: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(low [16 x F] band energies, or [62 x F] bin powers with `fine`; high [6 x F]) in dB and
-    the active-frame mask."""
+def bands(
+    x: np.ndarray, fine: bool = False, nyquist: int = 64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low: 125 Hz band energies, or with `fine` every bin's power, from 62 Hz to the input's
+    Nyquist, bin `nyquist`; high: 1 kHz band energies above it) in dB [bands x F], and the
+    active-frame mask."""
     x = torch.from_numpy(np.asarray(x, dtype=np.float64))
     power = torch.stft(x, N_FFT, HOP, window=WINDOW, return_complex=True).abs().numpy() ** 2
     db = lambda rows: 10 * np.log10(rows.sum(0) + 1e-10)  # noqa: E731
-    low = np.stack([db(power[b : b + (1 if fine else 4)]) for b in range(2, 64, 1 if fine else 4)])
-    high = np.stack([db(power[b : b + 32]) for b in range(64, 256, 32)])
-    level = db(power[5:60])
+    width = 1 if fine else 4
+    low = np.stack([db(power[b : b + width]) for b in range(2, nyquist, width)])
+    high = np.stack([db(power[b : b + 32]) for b in range(nyquist, 256, 32)])
+    level = db(power[5 : nyquist - 4])
     return low, high, level > level.max() - 30
 
 
@@ -90,12 +97,20 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data"))
     parser.add_argument("--patches", type=int, default=3000)
     parser.add_argument("--mlp", action="store_true", help="an MLP on every bin's log power")
+    parser.add_argument("--scale", type=int, default=4, help="4: from 2 kHz up; 2: from 4 kHz")
+    parser.add_argument(
+        "--speed", action="store_true", help="train on patches sped up or slowed by 5 or 10 %%"
+    )
     args = parser.parse_args()
+    nyquist = 256 // args.scale
     hr = np.load(args.data / "train_hr.npy", mmap_mode="r")
     rng = np.random.default_rng(0)
     inputs, targets = [], []
     for i in rng.choice(len(hr), min(args.patches, len(hr)), replace=False):
-        low, high, active = bands(np.asarray(hr[i]), args.mlp)
+        x = np.asarray(hr[i], dtype=np.float64)
+        if args.speed and (k := int(rng.choice([18, 19, 20, 21, 22]))) != 20:
+            x = signal.resample_poly(x, 20, k)  # formants and pitch shift by 20 / k
+        low, high, active = bands(x, args.mlp, nyquist)
         inputs.append(with_context(low)[active])
         targets.append(high.T[active])
     inputs, targets = np.concatenate(inputs), np.concatenate(targets)
@@ -105,11 +120,13 @@ def main() -> None:
         beta = np.linalg.lstsq(inputs, targets, rcond=None)[0]
         predict = lambda z: z @ beta  # noqa: E731
     fit = np.abs(predict(inputs) - targets).mean(0)
-    print(f"{len(inputs)} training frames; mean |error| per 1 kHz band, 2-8 kHz (dB):")
+    print(
+        f"{len(inputs)} training frames; mean |error| per 1 kHz band, {8 // args.scale}-8 kHz (dB):"
+    )
     print(f"  training voices   {fit.round(1)}")
     by_voice = defaultdict(list)
     for path in sorted((args.data / "val_wavs").glob("*/*.wav"))[::3]:
-        low, high, active = bands(audio.load(path)[0][0], args.mlp)
+        low, high, active = bands(audio.load(path)[0][0], args.mlp, nyquist)
         by_voice[path.parent.name].append((predict(with_context(low)) - high.T)[active])
     every = np.concatenate([e for errors in by_voice.values() for e in errors])
     print(f"  validation voices {np.abs(every).mean(0).round(1)}")

@@ -8,7 +8,7 @@ listener metrics: is a quieter high band heard as better?
 Reads the `f.hr.wav` / `f.sr.wav` pairs and prints, per gain in dB on the bins from 2 kHz up
 (STFT 512 / 128 at 16 kHz, x4), the mean WB-PESQ, LSD and, with --visqol, ViSQOL and DNSMOS
 P.808 (of the first --items pairs), beside the same for the original and for sinc from the
-`f.lr.wav` input.
+`f.lr.wav` input; with -inf, also sinc and the original with the same band removed.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ def main() -> None:
     args = parser.parse_args()
     gains = [float(g) for g in args.gains.split(",")]
     rows = {g: [] for g in gains} | {"sinc": [], "original": []}
+    # With the band removed from the output, the same cut on sinc and on the original tells the
+    # cut's own cost from the output's below 2 kHz.
+    removed = -np.inf in gains
+    if removed:
+        rows |= {"sinc, removed": [], "original, removed": []}
     pairs = sorted(args.folder.glob("*.hr.wav"))[: args.items]
     for hr_path in pairs:
         hr = audio.load(hr_path)[0][0].astype(np.float64)
@@ -51,6 +56,11 @@ def main() -> None:
         sinc = np.zeros(n)
         sinc[: min(n, 4 * len(lr))] = audio.sinc(lr, 4)[:n]
         versions = {g: with_gain(sr, g) for g in gains} | {"sinc": sinc, "original": hr}
+        if removed:
+            versions |= {
+                "sinc, removed": with_gain(sinc, -np.inf),
+                "original, removed": with_gain(hr, -np.inf),
+            }
         for name, y in versions.items():
             row = [metrics.wb_pesq(hr, y), metrics.lsd(hr, y)]
             if args.visqol:
@@ -62,7 +72,7 @@ def main() -> None:
         means = np.mean(values, axis=0)
         label = f"gain {g:+6.1f} dB" if isinstance(g, float) else g
         print(
-            f"  {label:<16} " + "  ".join(f"{k} {v:.3f}" for k, v in zip(names, means, strict=True))
+            f"  {label:<18} " + "  ".join(f"{k} {v:.3f}" for k, v in zip(names, means, strict=True))
         )
 
 
