@@ -6,7 +6,7 @@ listener metrics: is a quieter high band heard as better?
     .venv/bin/python experiments/hf_gain.py eval/NAME --gains=0,-5,-10,-20,-inf [--visqol]
 
 Reads the `f.hr.wav` / `f.sr.wav` pairs and prints, per gain in dB on the bins from 2 kHz up
-(STFT 512 / 128 at 16 kHz, x4), the mean WB-PESQ, LSD and, with --visqol, ViSQOL and DNSMOS
+(STFT 512 / 128 at 16 kHz, x4; from 4 kHz with `--scale 2`), the mean WB-PESQ, LSD and, with --visqol, ViSQOL and DNSMOS
 P.808 (of the first --items pairs), beside the same for the original and for sinc from the
 `f.lr.wav` input; with -inf, also sinc and the original with the same band removed.
 """
@@ -21,14 +21,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments.spectral_diagnosis import FIRST, istft, stft  # noqa: E402
+from experiments.spectral_diagnosis import N_FFT, istft, stft  # noqa: E402
 from model import audio, metrics  # noqa: E402
 
 
-def with_gain(x: np.ndarray, gain_db: float) -> np.ndarray:
-    """`x` with its bins from 2 kHz up scaled by `gain_db` (-inf: removed)."""
+def with_gain(x: np.ndarray, gain_db: float, first: int = N_FFT // 8) -> np.ndarray:
+    """`x` with its bins from `first` up (2 kHz) scaled by `gain_db` (-inf: removed)."""
     z = stft(x)
-    z[FIRST:] *= 10 ** (gain_db / 20) if np.isfinite(gain_db) else 0.0
+    z[first:] *= 10 ** (gain_db / 20) if np.isfinite(gain_db) else 0.0
     return istft(z, len(x))
 
 
@@ -38,7 +38,9 @@ def main() -> None:
     parser.add_argument("--gains", default="0,-5,-10,-20,-inf", help="dB, comma-separated")
     parser.add_argument("--visqol", action="store_true", help="also ViSQOL and DNSMOS (slow)")
     parser.add_argument("--items", type=int, default=None)
+    parser.add_argument("--scale", type=int, default=4, help="the folder's scale (2: from 4 kHz)")
     args = parser.parse_args()
+    first = N_FFT // 2 // args.scale
     gains = [float(g) for g in args.gains.split(",")]
     rows = {g: [] for g in gains} | {"sinc": [], "original": []}
     # With the band removed from the output, the same cut on sinc and on the original tells the
@@ -54,12 +56,12 @@ def main() -> None:
         hr, sr = hr[:n], sr[:n].astype(np.float64)
         lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
         sinc = np.zeros(n)
-        sinc[: min(n, 4 * len(lr))] = audio.sinc(lr, 4)[:n]
-        versions = {g: with_gain(sr, g) for g in gains} | {"sinc": sinc, "original": hr}
+        sinc[: min(n, args.scale * len(lr))] = audio.sinc(lr, args.scale)[:n]
+        versions = {g: with_gain(sr, g, first) for g in gains} | {"sinc": sinc, "original": hr}
         if removed:
             versions |= {
-                "sinc, removed": with_gain(sinc, -np.inf),
-                "original, removed": with_gain(hr, -np.inf),
+                "sinc, removed": with_gain(sinc, -np.inf, first),
+                "original, removed": with_gain(hr, -np.inf, first),
             }
         for name, y in versions.items():
             row = [metrics.wb_pesq(hr, y), metrics.lsd(hr, y)]

@@ -152,6 +152,10 @@ COMMANDS = {
             ("name", dict(help="file name stem under model/checkpoints/")),
             ("--default", dict(action="store_true", help="the default for its rate and scale")),
             ("--scale", dict(type=int, default=None, help="a multi-rate net's scale to ship")),
+            (
+                "--written-gain-db",
+                dict(type=float, default=None, help="a spectral net's level for its written band"),
+            ),
         ],
         _ship,
     ),

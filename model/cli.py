@@ -264,17 +264,29 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def ship(run: Path, name: str, *, default: bool = False, scale: int | None = None) -> dict:
+def ship(
+    run: Path,
+    name: str,
+    *,
+    default: bool = False,
+    scale: int | None = None,
+    written_gain_db: float | None = None,
+) -> dict:
     """Copy run/best.safetensors to model/checkpoints/<name>.safetensors, marking the default.
 
     Only one shipped model per (input rate, scale) stays the default. `scale` ships a multi-rate
-    net for one of its scales (ship it once per scale, under a name each).
+    net for one of its scales (ship it once per scale, under a name each); `written_gain_db`
+    sets a time-frequency generator's level for the band it writes at that scale.
     """
     from model import checkpoint
 
     net, meta = checkpoint.load(Path(run) / "best.safetensors")
     if scale is not None:
         meta = registry.for_scale(meta, scale)
+    if written_gain_db is not None:
+        if meta["class"] != "SpectralBWE":
+            raise ValueError(f"--written-gain-db: {meta['class']} writes no band of its own")
+        meta = {**meta, "args": {**meta["args"], "written_gain_db": written_gain_db}}
     training = {**meta["training"], "default": default, "run": Path(run).name}
     if default:
         for entry in registry.available_models():

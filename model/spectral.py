@@ -63,9 +63,15 @@ class SpectralBWE(nn.Module):
         blocks: int = 6,
         kernel: int = 7,
         crossover: float = 0.75,
+        written_gain_db: float = 0.0,
     ):
         super().__init__()
         self.scale, self.n_fft, self.hop, self.crossover = scale, n_fft, hop, crossover
+        # One level for the written band, set when a net is shipped for one scale (`ship
+        # --written-gain-db`) and chosen there by the listener metrics on the validation voices:
+        # the envelope up there is uncertain by 6-11 dB a frame on unseen voices, and a band
+        # that is too loud costs WB-PESQ more than one that is too quiet (experiments/LOG.md).
+        self.written_gain = 10 ** (written_gain_db / 20)
         self.bins = n_fft // 2 + 1
         # Input features: log magnitude, cos and sin of the phase of the bins up to the widest
         # input's Nyquist, plus a one-hot of the scale so the net knows which bins are real.
@@ -125,8 +131,10 @@ class SpectralBWE(nn.Module):
         log_magnitude = self.magnitude(h).transpose(1, 2)  # [B x bins x F]
         pair = self.phase(h).transpose(1, 2)
         real, imag = pair[:, : self.bins], pair[:, self.bins :]
-        written = torch.exp(log_magnitude.clamp(max=5.0)) * torch.polar(
-            torch.ones_like(real), torch.atan2(imag, real + 1e-9)
+        written = (
+            self.written_gain
+            * torch.exp(log_magnitude.clamp(max=5.0))
+            * torch.polar(torch.ones_like(real), torch.atan2(imag, real + 1e-9))
         )
         nyquist = self.nyquist_bin(scale)
         kept = int(self.crossover * nyquist)

@@ -141,6 +141,36 @@ def test_a_multi_rate_net_ships_once_per_scale(checkpoint_dir, tmp_path):
         ship(run, "spectral-x3", scale=3)
 
 
+def test_a_shipped_written_gain_lowers_only_the_band_the_net_writes(checkpoint_dir, tmp_path):
+    from model.spectral import SpectralBWE
+
+    args = dict(scale=4, scales=[2, 4], n_fft=256, hop=64, channels=8, blocks=1, kernel=3)
+    torch.manual_seed(0)
+    net = SpectralBWE(**args)
+    with torch.no_grad():  # a written band well above the starting near-silence
+        net.magnitude.bias.fill_(-1.0)
+    run = tmp_path / "spectral"
+    checkpoint.save(run / "best.safetensors", net, init_args=args, input_rate=4000, scale=4)
+    ship(run, "as-trained", scale=4)
+    ship(run, "quieter", scale=4, written_gain_db=-6.0)
+
+    x = torch.randn(1, 1, 4096)
+    spectra = {}
+    for name in ("as-trained", "quieter"):
+        shipped, meta = checkpoint.load(checkpoint_dir / f"{name}.safetensors")
+        with torch.no_grad():
+            spectra[name] = shipped.spectrum(x).abs()
+    nyquist = shipped.nyquist_bin(4)
+    ratio = spectra["quieter"][:, nyquist + 1 :] / spectra["as-trained"][:, nyquist + 1 :]
+    torch.testing.assert_close(ratio, torch.full_like(ratio, 10 ** (-6 / 20)), rtol=1e-2, atol=0)
+    torch.testing.assert_close(
+        spectra["quieter"][:, : nyquist + 1], spectra["as-trained"][:, : nyquist + 1]
+    )
+    assert meta["args"]["written_gain_db"] == -6.0
+    with pytest.raises(ValueError, match="writes no band"):
+        ship(tiny_run(tmp_path / "tiny"), "tiny-x4", written_gain_db=-6.0)
+
+
 # ---------------------------------------------------------------- the install
 
 # Imported from the built package, not the source tree: the page and a static file are served.
