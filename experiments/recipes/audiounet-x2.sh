@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Reproduces model/checkpoints/audiounet-x2.safetensors, the x2 default (8 kHz -> 16 kHz,
-# AudioUNet): stage 1 (normalized MSE), one SNR fine-tune, then ship. About 2.1 h on one CPU
-# thread. Run logs of the shipped runs: experiments/runs/audiounet-x2.csv and audiounet-x2-snr.csv.
+# Reproduces model/checkpoints/audiounet-x2.safetensors (8 kHz -> 16 kHz, AudioUNet; the x2
+# default until spectral-x2): stage 1 (normalized MSE), one SNR fine-tune, then ship. About 2.1 h
+# on one CPU thread. Run logs of the shipped runs: experiments/runs/audiounet-x2.csv and audiounet-x2-snr.csv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" # the shipped runs had one CPU thread each
@@ -17,5 +17,5 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" # the shipped runs had one CPU th
     --steps-per-epoch 150 --lr 3e-4 --loss snr --stft-weight 0.05 --select snr \
     --init runs/audiounet-x2/best.safetensors --out runs/audiounet-x2-snr-a
 
-.venv/bin/python -m model ship runs/audiounet-x2-snr-a audiounet-x2 --default
+.venv/bin/python -m model ship runs/audiounet-x2-snr-a audiounet-x2   # not the default: spectral-x2 is
 .venv/bin/python -m model evaluate --checkpoint audiounet-x2 --files data/val_wavs --scale 2
