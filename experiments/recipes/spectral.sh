@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The time-frequency generator (model.spectral.SpectralBWE, preset "spectral": 2.2 M parameters,
-# ConvNeXt blocks on a 512-point STFT), one net for x4 and x2. In progress (issue 12): not
-# shipped yet. Stage 1 is done; stage 2 continues from the state committed in experiments/runs/
-# when this checkout has none. experiments/LOG.md has the results so far.
+# ConvNeXt blocks on a 512-point STFT), one net for x4 and x2. Stage 3's epoch 40 ships for x2
+# as spectral-x2 (recipes/spectral-x2.sh); at x4 tfilm-x4 stays the default (issue 12).
+# Stages 1-3 are done, their weights committed in experiments/runs/; experiments/LOG.md has the
+# results.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -45,6 +46,18 @@ run=spectral-s3-over10-g722
 .venv/bin/python -m model train --data data-g722 --model spectral --scale 4 --mix-scale 2 \
     --loss spectral --stft-weight 0.1 --mel-weight 1.0 --mel-over 10 --degrade 0.25 --lr 1e-4 \
     --epochs 40 --steps-per-epoch 200 --select lsd \
+    --init experiments/runs/spectral-s2-mel-over10-g722/epoch040.safetensors --out runs/$run
+
+# Stage 3 with the light adversarial term (third session; the ablation of the current line:
+# the same as stage 3 plus --adversarial 1.0). Resumes from the state committed in
+# experiments/runs/ when this checkout has none.
+run=spectral-s3-over10-g722-adv
+if [[ ! -f runs/$run/state.pt && -f experiments/runs/$run/state.pt ]]; then
+    mkdir -p runs/$run && cp experiments/runs/$run/* runs/$run/
+fi
+.venv/bin/python -m model train --data data-g722 --model spectral --scale 4 --mix-scale 2 \
+    --loss spectral --stft-weight 0.1 --mel-weight 1.0 --mel-over 10 --degrade 0.25 --lr 1e-4 \
+    --epochs 40 --steps-per-epoch 200 --select lsd --adversarial 1.0 \
     --init experiments/runs/spectral-s2-mel-over10-g722/epoch040.safetensors --out runs/$run
 
 # The first session's stage 2 (the ablation; state in experiments/runs/): with and without the
