@@ -167,7 +167,7 @@ def evaluate(
     groups = evenly(joined(list_files(files), join), limit)
     if not groups:
         raise FileNotFoundError(f"no audio files in {files}")
-    paths, rows = [group[0] for group in groups], []
+    paths, rows, names = [group[0] for group in groups], [], set()
     for group in tqdm(groups, desc=f"{upsampler.name} x{scale} {filter}", disable=quiet):
         path = group[0]
         hr = _load_group(group, upsampler.output_rate)
@@ -181,9 +181,13 @@ def evaluate(
         rows.append(_file_scores(hr, outputs, scale, perceptual))
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            audio.save(out / f"{path.stem}.hr.wav", hr, upsampler.output_rate)
-            audio.save(out / f"{path.stem}.lr.wav", lr, upsampler.input_rate)
-            audio.save(out / f"{path.stem}.sr.wav", outputs[upsampler.name], upsampler.output_rate)
+            # Voices share clip names (a.wav in several languages): a stem another item already
+            # took gets its folder's name before it, so no item overwrites another.
+            name = path.stem if path.stem not in names else f"{path.parent.name}-{path.stem}"
+            names.add(name)
+            audio.save(out / f"{name}.hr.wav", hr, upsampler.output_rate)
+            audio.save(out / f"{name}.lr.wav", lr, upsampler.input_rate)
+            audio.save(out / f"{name}.sr.wav", outputs[upsampler.name], upsampler.output_rate)
     table = {name: metrics.mean_scores([row[name] for row in rows]) for name in rows[0]}
     result = {
         "checkpoint": upsampler.name,

@@ -86,6 +86,19 @@ def test_upsample_bad_file(tmp_path):
     assert result.returncode == 2 and "decode" in result.stderr
 
 
+def test_evaluate_out_keeps_items_of_different_voices_with_the_same_clip_name(tmp_path, speech_wav):
+    for voice in ("kde-pt_BR", "kde-tn"):
+        (tmp_path / "voices" / voice).mkdir(parents=True)
+        (tmp_path / "voices" / voice / "a.wav").write_bytes(speech_wav.read_bytes())
+    out = tmp_path / "eval"
+    result = run_cli(
+        "evaluate", "--checkpoint", "spline", "--files", str(tmp_path / "voices"),
+        "--scale", "4", "--no-perceptual", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.glob("*.hr.wav")) == ["a.hr.wav", "kde-tn-a.hr.wav"]
+
+
 def test_evaluate_spline_table(tmp_path, speech_wav):
     out = tmp_path / "eval"
     result = run_cli(
