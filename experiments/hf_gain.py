@@ -8,7 +8,8 @@ listener metrics: is a quieter high band heard as better?
 Reads the `f.hr.wav` / `f.sr.wav` pairs and prints, per gain in dB on the bins from 2 kHz up
 (STFT 512 / 128 at 16 kHz, x4; from 4 kHz with `--scale 2`), the mean WB-PESQ, LSD and, with --visqol, ViSQOL and DNSMOS
 P.808 (of the first --items pairs), beside the same for the original and for sinc from the
-`f.lr.wav` input; with -inf, also sinc and the original with the same band removed.
+`f.lr.wav` input; with -inf, also sinc and the original with the same band removed; with
+`--by-voice`, the same per validation voice too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,20 @@ def with_gain(x: np.ndarray, gain_db: float, first: int = N_FFT // 8) -> np.ndar
     return istft(z, len(x))
 
 
+def voices(folder: Path) -> dict[str, str]:
+    """Each item's name in an `evaluate --out` folder -> its voice (the clip's folder), from
+    `scores.csv`, naming items as `evaluate` does."""
+    import csv
+
+    with open(folder / "scores.csv") as f:
+        paths = list(dict.fromkeys(Path(row["file"]) for row in csv.DictReader(f)))
+    names: dict[str, str] = {}
+    for path in paths:
+        name = path.stem if path.stem not in names else f"{path.parent.name}-{path.stem}"
+        names[name] = path.parent.name
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="an `evaluate --out` folder")
@@ -39,6 +54,7 @@ def main() -> None:
     parser.add_argument("--visqol", action="store_true", help="also ViSQOL and DNSMOS (slow)")
     parser.add_argument("--items", type=int, default=None)
     parser.add_argument("--scale", type=int, default=4, help="the folder's scale (2: from 4 kHz)")
+    parser.add_argument("--by-voice", action="store_true", help="also the means per voice")
     args = parser.parse_args()
     first = N_FFT // 2 // args.scale
     gains = [float(g) for g in args.gains.split(",")]
@@ -70,12 +86,19 @@ def main() -> None:
             rows[name].append(row)
     print(f"{len(pairs)} items from {args.folder}")
     names = ["WB-PESQ", "LSD"] + (["ViSQOL", "DNSMOS P.808"] if args.visqol else [])
-    for g, values in rows.items():
-        means = np.mean(values, axis=0)
-        label = f"gain {g:+6.1f} dB" if isinstance(g, float) else g
-        print(
-            f"  {label:<18} " + "  ".join(f"{k} {v:.3f}" for k, v in zip(names, means, strict=True))
-        )
+    voice_of = voices(args.folder) if args.by_voice else {}
+    item_voices = [voice_of.get(p.name.removesuffix(".hr.wav"), "") for p in pairs]
+    for voice in [None] + sorted(set(item_voices) - {""}):
+        keep = [voice is None or v == voice for v in item_voices]
+        if voice is not None:
+            print(f" {voice} ({sum(keep)} items)")
+        for g, values in rows.items():
+            means = np.mean([v for v, k in zip(values, keep, strict=True) if k], axis=0)
+            label = f"gain {g:+6.1f} dB" if isinstance(g, float) else g
+            print(
+                f"  {label:<18} "
+                + "  ".join(f"{k} {v:.3f}" for k, v in zip(names, means, strict=True))
+            )
 
 
 if __name__ == "__main__":
