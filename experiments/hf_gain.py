@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.spectral_diagnosis import N_FFT, istft, stft  # noqa: E402
 from model import audio, metrics  # noqa: E402
+from model.cli import item_names  # noqa: E402
 
 
 def with_gain(x: np.ndarray, gain_db: float, first: int = N_FFT // 8) -> np.ndarray:
@@ -35,16 +36,12 @@ def with_gain(x: np.ndarray, gain_db: float, first: int = N_FFT // 8) -> np.ndar
 
 def voices(folder: Path) -> dict[str, str]:
     """Each item's name in an `evaluate --out` folder -> its voice (the clip's folder), from
-    `scores.csv`, naming items as `evaluate` does."""
+    `scores.csv`."""
     import csv
 
     with open(folder / "scores.csv") as f:
         paths = list(dict.fromkeys(Path(row["file"]) for row in csv.DictReader(f)))
-    names: dict[str, str] = {}
-    for path in paths:
-        name = path.stem if path.stem not in names else f"{path.parent.name}-{path.stem}"
-        names[name] = path.parent.name
-    return names
+    return {name: path.parent.name for name, path in zip(item_names(paths), paths, strict=True)}
 
 
 def main() -> None:

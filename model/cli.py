@@ -138,6 +138,16 @@ def _load_group(group: list[Path], rate: int) -> np.ndarray:
     return np.concatenate(parts[:-1])
 
 
+def item_names(paths: list[Path]) -> list[str]:
+    """The names `evaluate --out` gives its items' wavs: each item's first clip's stem, with its
+    folder's name before it when an earlier item took the stem (voices share clip names, such
+    as a.wav in several languages, and no item may overwrite another)."""
+    names: list[str] = []
+    for path in paths:
+        names.append(path.stem if path.stem not in names else f"{path.parent.name}-{path.stem}")
+    return names
+
+
 def evaluate(
     checkpoint: str,
     files: str | Path,
@@ -167,9 +177,12 @@ def evaluate(
     groups = evenly(joined(list_files(files), join), limit)
     if not groups:
         raise FileNotFoundError(f"no audio files in {files}")
-    paths, rows, names = [group[0] for group in groups], [], set()
-    for group in tqdm(groups, desc=f"{upsampler.name} x{scale} {filter}", disable=quiet):
-        path = group[0]
+    paths, rows = [group[0] for group in groups], []
+    for group, name in zip(
+        tqdm(groups, desc=f"{upsampler.name} x{scale} {filter}", disable=quiet),
+        item_names(paths),
+        strict=True,
+    ):
         hr = _load_group(group, upsampler.output_rate)
         hr = hr[: len(hr) - len(hr) % scale]
         lr = audio.lowres(hr, scale, filter)
@@ -181,10 +194,6 @@ def evaluate(
         rows.append(_file_scores(hr, outputs, scale, perceptual))
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            # Voices share clip names (a.wav in several languages): a stem another item already
-            # took gets its folder's name before it, so no item overwrites another.
-            name = path.stem if path.stem not in names else f"{path.parent.name}-{path.stem}"
-            names.add(name)
             audio.save(out / f"{name}.hr.wav", hr, upsampler.output_rate)
             audio.save(out / f"{name}.lr.wav", lr, upsampler.input_rate)
             audio.save(out / f"{name}.sr.wav", outputs[upsampler.name], upsampler.output_rate)
