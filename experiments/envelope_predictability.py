@@ -15,11 +15,19 @@ power of every bin from 62 Hz to 2 kHz over the same frames, so it can use harmo
 noisiness, not only band levels: does a nonlinear map of the band below pin the envelope down?
 `--scale 2` does the same from 4 kHz up (the x2 input's Nyquist); `--speed` trains on patches
 resampled by 20/18 ... 20/22 (formants and pitch shifted by up to 10 %): more voices, in effect.
+
+"training voices" is the fit on the frames it was fitted to; "training voices, held out" is its
+error on training patches it never saw (blocks of 50 consecutive patches, one block in five, so
+no held-out patch overlaps a fitted one but at a block's edge): the same voices and recording
+chains, other words. If that is as large as the validation voices' error, more voices would not
+narrow it. `--voices K` fits on K training voices only (drawn by `--seed`; needs the manifest's
+`group_patches`): how the error on unseen voices falls with the number of voices heard.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -101,12 +109,25 @@ def main() -> None:
     parser.add_argument(
         "--speed", action="store_true", help="train on patches sped up or slowed by 5 or 10 %%"
     )
+    parser.add_argument("--voices", type=int, default=0, help="fit on this many voices only")
+    parser.add_argument("--seed", type=int, default=0, help="which --voices are drawn")
     args = parser.parse_args()
     nyquist = 256 // args.scale
     hr = np.load(args.data / "train_hr.npy", mmap_mode="r")
     rng = np.random.default_rng(0)
+    index = np.arange(len(hr))
+    held = index // 50 % 5 == 2
+    chosen = np.ones(len(hr), dtype=bool)
+    if args.voices:
+        counts = json.loads((args.data / "manifest.json").read_text())["splits"]["train"]
+        names = list(counts["group_patches"])
+        voice = np.searchsorted(np.cumsum(list(counts["group_patches"].values())), index, "right")
+        picked = np.random.default_rng(args.seed).choice(len(names), args.voices, replace=False)
+        print("voices:", ", ".join(sorted(names[v] for v in picked)))
+        chosen = np.isin(voice, picked)
+    fitted, held = ~held & chosen, held & chosen
     inputs, targets = [], []
-    for i in rng.choice(len(hr), min(args.patches, len(hr)), replace=False):
+    for i in rng.choice(index[fitted], min(args.patches, int(fitted.sum())), replace=False):
         x = np.asarray(hr[i], dtype=np.float64)
         if args.speed and (k := int(rng.choice([18, 19, 20, 21, 22]))) != 20:
             x = signal.resample_poly(x, 20, k)  # formants and pitch shift by 20 / k
@@ -114,6 +135,11 @@ def main() -> None:
         inputs.append(with_context(low)[active])
         targets.append(high.T[active])
     inputs, targets = np.concatenate(inputs), np.concatenate(targets)
+    held_inputs, held_targets = [], []
+    for i in rng.choice(index[held], min(1000, int(held.sum())), replace=False):
+        low, high, active = bands(np.asarray(hr[i], dtype=np.float64), args.mlp, nyquist)
+        held_inputs.append(with_context(low)[active])
+        held_targets.append(high.T[active])
     if args.mlp:
         predict = fit_mlp(inputs, targets)
     else:
@@ -124,6 +150,8 @@ def main() -> None:
         f"{len(inputs)} training frames; mean |error| per 1 kHz band, {8 // args.scale}-8 kHz (dB):"
     )
     print(f"  training voices   {fit.round(1)}")
+    held_error = predict(np.concatenate(held_inputs)) - np.concatenate(held_targets)
+    print(f"  ... held out      {np.abs(held_error).mean(0).round(1)}")
     by_voice = defaultdict(list)
     for path in sorted((args.data / "val_wavs").glob("*/*.wav"))[::3]:
         low, high, active = bands(audio.load(path)[0][0], args.mlp, nyquist)

@@ -9,7 +9,9 @@ Reads the `f.hr.wav` / `f.sr.wav` pairs and prints, per gain in dB on the bins f
 (STFT 512 / 128 at 16 kHz, x4; from 4 kHz with `--scale 2`), the mean WB-PESQ, LSD and, with --visqol, ViSQOL and DNSMOS
 P.808 (of the first --items pairs), beside the same for the original and for sinc from the
 `f.lr.wav` input; with -inf, also sinc and the original with the same band removed; with
-`--by-voice`, the same per validation voice too.
+`--by-voice`, the same per validation voice too. With `--tilt T` the gain is the one given at the
+input's Nyquist and T dB more at 8 kHz, linear in frequency between: a hedge that grows with the
+distance from the band the net hears, as its envelope error does.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -27,10 +30,17 @@ from model import audio, metrics  # noqa: E402
 from model.cli import item_names  # noqa: E402
 
 
-def with_gain(x: np.ndarray, gain_db: float, first: int = N_FFT // 8) -> np.ndarray:
-    """`x` with its bins from `first` up (2 kHz) scaled by `gain_db` (-inf: removed)."""
+def with_gain(
+    x: np.ndarray, gain_db: float, first: int = N_FFT // 8, tilt_db: float = 0.0
+) -> np.ndarray:
+    """`x` with its bins from `first` up (2 kHz) scaled by `gain_db` (-inf: removed), and by
+    `tilt_db` more at the top bin, linearly in frequency."""
     z = stft(x)
-    z[first:] *= 10 ** (gain_db / 20) if np.isfinite(gain_db) else 0.0
+    if not np.isfinite(gain_db):
+        z[first:] = 0.0
+        return istft(z, len(x))
+    profile = gain_db + tilt_db * np.linspace(0, 1, len(z) - first)
+    z[first:] *= torch.from_numpy(10 ** (profile[:, None] / 20))
     return istft(z, len(x))
 
 
@@ -52,6 +62,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=None)
     parser.add_argument("--scale", type=int, default=4, help="the folder's scale (2: from 4 kHz)")
     parser.add_argument("--by-voice", action="store_true", help="also the means per voice")
+    parser.add_argument("--tilt", type=float, default=0.0, help="dB more gain at 8 kHz")
     args = parser.parse_args()
     first = N_FFT // 2 // args.scale
     gains = [float(g) for g in args.gains.split(",")]
@@ -70,7 +81,10 @@ def main() -> None:
         lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
         sinc = np.zeros(n)
         sinc[: min(n, args.scale * len(lr))] = audio.sinc(lr, args.scale)[:n]
-        versions = {g: with_gain(sr, g, first) for g in gains} | {"sinc": sinc, "original": hr}
+        versions = {g: with_gain(sr, g, first, args.tilt) for g in gains} | {
+            "sinc": sinc,
+            "original": hr,
+        }
         if removed:
             versions |= {
                 "sinc, removed": with_gain(sinc, -np.inf, first),

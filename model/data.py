@@ -175,7 +175,7 @@ def prepare(
     shutil.rmtree(out / "val_wavs", ignore_errors=True)
     for split in ("train", "val"):
         members = [g for g in names if (g in val_names) == (split == "val")]
-        patches, seconds, files = [], 0.0, 0
+        patches, seconds, files, group_patches = [], 0.0, 0, {}
         for group in members:
             pairs = [(p, c) for p in groups[group] if (c := load_clip(p)) is not None]
             if not pairs:
@@ -184,6 +184,7 @@ def prepare(
             files += len(clips)
             seconds += sum(len(c) for c in clips) / OUTPUT_RATE
             patches.append(cut_patches(np.concatenate(clips), patch, stride))
+            group_patches[group] = len(patches[-1])
             if split == "val":
                 (out / "val_wavs" / group).mkdir(parents=True, exist_ok=True)
                 for path, clip in pairs:
@@ -199,6 +200,8 @@ def prepare(
             "files": files,
             "hours": round(seconds / 3600, 3),
             "patches": int(len(hr)),
+            # Patches are stored voice after voice in this order: which rows are whose.
+            "group_patches": group_patches,
         }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

@@ -69,6 +69,12 @@ def test_prepare_splits_by_voice(prepared):
     val_groups = set(manifest["splits"]["val"]["groups"])
     assert val_groups and train_groups and not (train_groups & val_groups)
     assert (data / "val_wavs").is_dir()
+    for split in ("train", "val"):
+        # Which rows of {split}_hr.npy are whose: voice after voice, every row accounted for.
+        counts = manifest["splits"][split]["group_patches"]
+        assert set(counts) <= set(manifest["splits"][split]["groups"])
+        rows = np.load(data / f"{split}_hr.npy", mmap_mode="r").shape[0]
+        assert sum(counts.values()) == rows == manifest["splits"][split]["patches"]
 
 
 def test_training_lowers_the_loss_and_keeps_a_checkpoint_log_and_curves(trained):
