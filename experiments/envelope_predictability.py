@@ -22,6 +22,8 @@ no held-out patch overlaps a fitted one but at a block's edge): the same voices 
 chains, other words. If that is as large as the validation voices' error, more voices would not
 narrow it. `--voices K` fits on K training voices only (drawn by `--seed`; needs the manifest's
 `group_patches`): how the error on unseen voices falls with the number of voices heard.
+`--eq` fits on patches through a random recording chain (`chain_eq`): more recording set-ups, in
+effect, if a chain were a smooth tilt and shelf.
 """
 
 from __future__ import annotations
@@ -100,6 +102,19 @@ def fit_mlp(inputs: np.ndarray, targets: np.ndarray, steps: int = 4000):
     return predict
 
 
+def chain_eq(x: np.ndarray, rng: np.random.Generator, sr: int = 16000) -> np.ndarray:
+    """x through a random smooth EQ, as a microphone, room or codec colours a recording: a tilt
+    of -3 ... +3 dB per octave about 1 kHz and a shelf of -12 ... +6 dB from a corner at 2-6 kHz
+    (a dull microphone or a codec's roll-off is commoner than a bright one); the same filter on
+    the band below and the band above."""
+    freqs = np.fft.rfftfreq(len(x), 1 / sr)
+    octaves = np.log2(np.maximum(freqs, 50) / 1000)
+    corner = np.log2(rng.uniform(2000, 6000) / 1000)
+    shelf = rng.uniform(-12, 6) / (1 + np.exp(-(octaves - corner) * 4))
+    gain_db = rng.uniform(-3, 3) * octaves + shelf
+    return np.fft.irfft(np.fft.rfft(x) * 10 ** (gain_db / 20), len(x))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data"))
@@ -109,6 +124,7 @@ def main() -> None:
     parser.add_argument(
         "--speed", action="store_true", help="train on patches sped up or slowed by 5 or 10 %%"
     )
+    parser.add_argument("--eq", action="store_true", help="fit through random recording chains")
     parser.add_argument("--voices", type=int, default=0, help="fit on this many voices only")
     parser.add_argument("--seed", type=int, default=0, help="which --voices are drawn")
     args = parser.parse_args()
@@ -131,6 +147,8 @@ def main() -> None:
         x = np.asarray(hr[i], dtype=np.float64)
         if args.speed and (k := int(rng.choice([18, 19, 20, 21, 22]))) != 20:
             x = signal.resample_poly(x, 20, k)  # formants and pitch shift by 20 / k
+        if args.eq:
+            x = chain_eq(x, rng)
         low, high, active = bands(x, args.mlp, nyquist)
         inputs.append(with_context(low)[active])
         targets.append(high.T[active])
