@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The time-frequency generator (model.spectral.SpectralBWE, preset "spectral": 2.2 M parameters,
 # ConvNeXt blocks on a 512-point STFT), one net for x4 and x2. Stage 3's epoch 40 ships for x2
-# as spectral-x2 (recipes/spectral-x2.sh); at x4 tfilm-x4 stays the default (issue 12).
+# as spectral-x2 (recipes/spectral-x2.sh); the adversarial stage 3's epoch 20 ships for x4 as
+# spectral-x4 (recipes/spectral-x4.sh).
 # Stages 1-3 are done, their weights committed in experiments/runs/; experiments/LOG.md has the
 # results.
 set -euo pipefail

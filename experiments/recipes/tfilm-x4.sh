@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces model/checkpoints/tfilm-x4.safetensors, the x4 default (4 kHz -> 16 kHz, AudioTFiLMNet):
+# Reproduces model/checkpoints/tfilm-x4.safetensors (4 kHz -> 16 kHz, AudioTFiLMNet; the x4 default
+# until spectral-x4):
 # stage 1 (normalized MSE), two SNR fine-tunes, two speed-perturbed SNR fine-tunes each averaged
 # over its later epochs, then ship. About 3.4 h on one CPU thread. Run logs of the shipped runs:
 # experiments/runs/tfilm-x4*.csv (names in experiments/LOG.md).
@@ -38,5 +39,5 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" # the shipped runs had one CPU th
 .venv/bin/python -m model average runs/tfilm-x4-s4-s05 --first 13 --data data \
     --out runs/tfilm-x4-s4-s05-avg13
 
-.venv/bin/python -m model ship runs/tfilm-x4-s4-s05-avg13 tfilm-x4 --default
+.venv/bin/python -m model ship runs/tfilm-x4-s4-s05-avg13 tfilm-x4   # not the default: spectral-x4 is
 .venv/bin/python -m model evaluate --checkpoint tfilm-x4 --files data/val_wavs --scale 4
