@@ -26,22 +26,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from envelope_budget import band_db, impose  # noqa: E402
-from envelope_predictability import fit_mlp, with_context  # noqa: E402
+from envelope_predictability import bands, fit_mlp, with_context  # noqa: E402
 from spectral_diagnosis import N_FFT, istft, stft  # noqa: E402
 
 from model import audio, metrics  # noqa: E402
 
 
 def below(x: np.ndarray, first: int, fine: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(features [F x ...] of the band from 62 Hz to bin `first`: 125 Hz band energies or, with
-    `fine`, every bin's power, in dB, 11 frames; whether each frame is active)."""
-    power = stft(x).abs().numpy()[:first] ** 2
-    width = 1 if fine else 4
-    low = np.stack(
-        [10 * np.log10(power[b : b + width].sum(0) + 1e-10) for b in range(2, first, width)]
-    )
-    level = 10 * np.log10(power[5 : first - 4].sum(0) + 1e-10)
-    return with_context(low), level > level.max() - 30
+    """(`envelope_predictability.bands`' features of the band below bin `first`, 11 frames;
+    whether each frame is active)."""
+    low, _, active = bands(x, fine, first)
+    return with_context(low), active
 
 
 def fit(data: Path, scale: int, patches: int, mlp: bool):
