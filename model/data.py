@@ -24,9 +24,26 @@ DEBIAN_PACKAGES = ("ktuberling-data", "klettres-data", "hedgewars-data")
 G722_PACKAGES = tuple(
     f"asterisk-core-sounds-{lang}-g722" for lang in ("en", "es", "fr", "it", "ru")
 )
+# `wide`: more voices and recording set-ups (volunteers' microphones, actors in a studio, game
+# voice packs): spoken descriptions in Tux Paint, Czech dialogue in Fish Fillets, player voices
+# and a tutorial in Nexuiz, unit voices in MegaGlest, Kajongg's callers, Mandarin syllables.
+WIDE_PACKAGES = (
+    "tuxpaint-stamps-default",
+    "fillets-ng-data-cs",
+    "nexuiz-data",
+    "megaglest-data",
+    "kajongg",
+    "gcin-voice",
+)
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
-# Groups that only ever train: their band stops short of 8 kHz.
+# Groups that only ever train: Asterisk's band stops short of 8 kHz; MegaGlest's factions share
+# actors through its common sounds, and Fish Fillets' characters may be the two fish's actors.
 TRAIN_ONLY_PREFIX = "asterisk-"
+TRAIN_ONLY = (TRAIN_ONLY_PREFIX, "megaglest-", "fillets-characters")
+# `wide` drops clips with more than this fraction of samples at full scale (Tux Paint's Spanish
+# reader: about 10 % in every clip) and voices whose band ends below this.
+CLIPPED_FRACTION = 1e-3
+MIN_BANDWIDTH_HZ = 7500.0
 SCALES = (2, 4)
 
 
@@ -70,6 +87,85 @@ def debian_groups(unpacked: Path) -> dict[str, list[Path]]:
     return groups
 
 
+def wide_groups(unpacked: Path) -> dict[str, list[Path]]:
+    """Files by voice in WIDE_PACKAGES: only speech, only what one speaker (or one character set
+    of a game, where voices cannot be told apart by name) recorded."""
+    share = unpacked / "usr" / "share"
+    groups: dict[str, list[Path]] = {}
+
+    def add(group: str, paths) -> None:
+        groups.setdefault(group, []).extend(sorted(paths))
+
+    # One volunteer per language reads the stamps' descriptions (`*_desc_<lang>.ogg`; a few are
+    # misnamed `.ogg.ogg`); `*_desc.ogg` is the English reader.
+    for path in sorted((share / "tuxpaint" / "stamps").rglob("*_desc*.ogg*")):
+        lang = path.name.split("_desc")[-1].split(".")[0].lstrip("_") or "en"
+        add(f"tuxpaint-{lang}", [path])
+    # Fish Fillets' lines are <level>-<speaker>-<line>.ogg: m and v are the two fish, the two
+    # main voices; the other codes are characters, several actors, kept together.
+    for path in sorted((share / "games" / "fillets-ng" / "sound").glob("*/cs/*.ogg")):
+        parts = path.stem.split("-")
+        speaker = parts[1] if len(parts) > 1 and parts[1] in ("m", "v") else "characters"
+        add(f"fillets-{speaker}", [path])
+    # Nexuiz: each player model's radio calls (coms/; its pain and death sounds are not speech)
+    # and the tutorial's narrator. The announcer is processed and left out.
+    sounds = extract_pk3(share / "games" / "nexuiz" / "data" / "data.pk3", unpacked / "nexuiz")
+    for folder in sorted((sounds / "player").glob("*/coms")):
+        add(f"nexuiz-{folder.parent.name}", folder.glob("*.ogg"))
+    add("nexuiz-tutorial", (sounds / "tutorial").glob("[0-9]*.ogg"))
+    # MegaGlest: units answer when selected or given an order (`*_select*`, `*_ack*`); attack
+    # and death sounds are effects, animals' and monsters' answers are not speech, and 8-bit
+    # files have no band to learn from. One group a faction, one for the common sounds.
+    megapack = share / "games" / "megaglest" / "techs" / "megapack"
+    folders = {
+        f"megaglest-{p.name}": p.glob("units/*/sounds/*") for p in megapack.glob("factions/*")
+    }
+    folders["megaglest-common"] = (megapack / "commondata" / "sounds").glob("*")
+    for group, files in sorted(folders.items()):
+        add(group, [p for p in files if is_megaglest_voice(p)])
+    # Kajongg: eight callers, four English and four German.
+    for folder in sorted((share / "kajongg" / "voices").glob("**/*")):
+        if list(folder.glob("*.ogg")):
+            name = "-".join(folder.relative_to(share / "kajongg" / "voices").parts)
+            add(f"kajongg-{name}", folder.glob("*.ogg"))
+    # gcin: every Mandarin syllable by two speakers, file 3.ogg and 5.ogg in its folder.
+    for speaker in ("3", "5"):
+        add(f"gcin-{speaker}", (share / "gcin-voice" / "ogg").glob(f"*/{speaker}.ogg"))
+    return {group: paths for group, paths in groups.items() if paths}
+
+
+# MegaGlest units whose answers are animal or monster sounds.
+MEGAGLEST_NOT_SPEECH = (
+    "behemoth bull carpet chicken cow daemon dragon eagle evil_dragon golem pig sheep".split()
+)
+
+
+def is_megaglest_voice(path: Path) -> bool:
+    """A MegaGlest unit's spoken answer in 16-bit PCM (see `wide_groups`)."""
+    import soundfile
+
+    unit, sep, _ = path.stem.rpartition("_select" if "_select" in path.stem else "_ack")
+    if not sep or unit in MEGAGLEST_NOT_SPEECH or path.suffix not in (".wav", ".ogg"):
+        return False
+    return soundfile.info(str(path)).subtype not in ("PCM_U8", "PCM_S8")
+
+
+def extract_pk3(pk3: Path, dest: Path) -> Path:
+    """The sound/ folder of a Quake-engine data.pk3 (a zip) under dest; done once."""
+    import zipfile
+
+    if not dest.exists():
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        with zipfile.ZipFile(pk3) as archive:
+            members = [
+                n for n in archive.namelist() if n.startswith(("sound/player/", "sound/tutorial/"))
+            ]
+            archive.extractall(tmp, members)
+        tmp.rename(dest)
+    return dest / "sound"
+
+
 def g722_groups(unpacked: Path) -> dict[str, list[Path]]:
     """Asterisk's prompts by speaker: folders are named language_COUNTRY_sex_Name, and Allison
     speaks both en_US and es_MX, so she is one group."""
@@ -109,13 +205,25 @@ def is_validation(group: str, fraction: float) -> bool:
     return digest / 0xFFFFFFFF < fraction
 
 
-def load_clip(path: Path) -> np.ndarray | None:
-    """16 kHz mono, silence trimmed, 10 ms fades so concatenated clips do not click."""
+def load_native(path: Path) -> tuple[np.ndarray, int] | None:
+    """A file as mono float32 [T] at its own rate; None when it cannot be decoded."""
     try:
         x, rate = decode_g722(path) if path.suffix == ".g722" else audio.load(path)
     except audio.AudioError:
         return None
-    x = audio.resample(audio.to_mono(x), rate, OUTPUT_RATE)
+    return audio.to_mono(x), rate
+
+
+def is_clipped(x: np.ndarray) -> bool:
+    """More than CLIPPED_FRACTION of the samples at full scale: the recording was clipped (a
+    decoder's overshoot can take such samples past 1)."""
+    return x.size > 0 and float(np.mean(np.abs(x) >= 0.99)) > CLIPPED_FRACTION
+
+
+def to_clip(x: np.ndarray, rate: int) -> np.ndarray | None:
+    """16 kHz, silence trimmed, 10 ms fades so concatenated clips do not click; None when too
+    short or silent."""
+    x = audio.resample(x, rate, OUTPUT_RATE)
     x = audio.trim_silence(x)
     if len(x) < OUTPUT_RATE // 4 or np.max(np.abs(x)) < 1e-3:
         return None
@@ -124,6 +232,47 @@ def load_clip(path: Path) -> np.ndarray | None:
     x[:fade] *= ramp
     x[-fade:] *= ramp[::-1]
     return x.astype(np.float32)
+
+
+def load_clip(path: Path) -> np.ndarray | None:
+    """A file as a training clip (`to_clip`); None when undecodable, too short or silent."""
+    native = load_native(path)
+    return None if native is None else to_clip(*native)
+
+
+def voice_bandwidth(
+    natives: list[tuple[np.ndarray, int]], seconds: float = 120.0
+) -> tuple[float, int]:
+    """Where a voice's spectrum ends (`audio.bandwidth`), in Hz, over up to `seconds` of its
+    clips at their most common rate (others resampled to it), and that rate."""
+    rates = [rate for _, rate in natives]
+    rate = max(set(rates), key=rates.count)
+    joined, total = [], 0
+    for x, r in natives:
+        joined.append(audio.resample(x, r, rate) if r != rate else x)
+        total += len(joined[-1])
+        if total >= seconds * rate:
+            break
+    return audio.bandwidth(np.concatenate(joined), rate), rate
+
+
+def voice_clips(paths: list[Path], checked: bool) -> tuple[list[tuple[Path, np.ndarray]], dict]:
+    """A voice's (path, clip) pairs and what was learnt of it. `checked` (the `wide` corpus)
+    drops clipped files and the whole voice when its band ends below MIN_BANDWIDTH_HZ, and
+    reports its bandwidth at the files' own rate."""
+    natives = [(p, n) for p in paths if (n := load_native(p)) is not None]
+    info: dict = {}
+    if checked:
+        kept = [(p, n) for p, n in natives if not is_clipped(n[0])]
+        info["clipped_files"] = len(natives) - len(kept)
+        natives = kept
+        if natives:
+            bandwidth, info["rate"] = voice_bandwidth([n for _, n in natives])
+            info["bandwidth_hz"] = round(bandwidth)
+            if info["bandwidth_hz"] < MIN_BANDWIDTH_HZ:
+                natives = []
+    pairs = [(p, c) for p, n in natives if (c := to_clip(*n)) is not None]
+    return pairs, info
 
 
 def cut_patches(stream: np.ndarray, patch: int, stride: int) -> np.ndarray:
@@ -150,17 +299,19 @@ def prepare(
 ) -> dict:
     """Build out/{train,val}_hr.npy, out/val_lr_x{2,4}.npy, out/val_wavs/ and out/manifest.json."""
     out.mkdir(parents=True, exist_ok=True)
-    if corpus in ("debian", "debian+g722"):
+    if corpus in ("debian", "debian+g722", "wide"):
         groups = debian_groups(fetch_debian(out))
-        if corpus == "debian+g722":
+        if corpus != "debian":
             groups |= g722_groups(fetch_debian(out, G722_PACKAGES, "-g722"))
+        if corpus == "wide":
+            groups |= wide_groups(fetch_debian(out, WIDE_PACKAGES, "-wide"))
     else:
         groups = folder_groups(Path(corpus))
     if not groups:
         raise SystemExit(f"no audio found in corpus {corpus!r}")
     names = sorted(groups)
     val_names = [
-        g for g in names if is_validation(g, val_fraction) and not g.startswith(TRAIN_ONLY_PREFIX)
+        g for g in names if is_validation(g, val_fraction) and not g.startswith(TRAIN_ONLY)
     ]
     if not val_names or len(val_names) == len(names):
         # Tiny corpora: still hold out at least one voice and train on the rest.
@@ -175,12 +326,16 @@ def prepare(
     shutil.rmtree(out / "val_wavs", ignore_errors=True)
     for split in ("train", "val"):
         members = [g for g in names if (g in val_names) == (split == "val")]
-        patches, seconds, files, group_patches = [], 0.0, 0, {}
+        patches, seconds, files, group_patches, voices = [], 0.0, 0, {}, {}
         for group in members:
-            pairs = [(p, c) for p in groups[group] if (c := load_clip(p)) is not None]
+            pairs, voices[group] = voice_clips(groups[group], checked=corpus == "wide")
+            clips = [c for _, c in pairs]
+            voices[group] |= {
+                "files": len(clips),
+                "hours": round(sum(len(c) for c in clips) / OUTPUT_RATE / 3600, 4),
+            }
             if not pairs:
                 continue
-            clips = [c for _, c in pairs]
             files += len(clips)
             seconds += sum(len(c) for c in clips) / OUTPUT_RATE
             patches.append(cut_patches(np.concatenate(clips), patch, stride))
@@ -189,7 +344,7 @@ def prepare(
                 (out / "val_wavs" / group).mkdir(parents=True, exist_ok=True)
                 for path, clip in pairs:
                     audio.save(out / "val_wavs" / group / f"{path.stem}.wav", clip, OUTPUT_RATE)
-            print(f"{split}: {group}: {len(clips)} clips", flush=True)
+            print(f"{split}: {group}: {voices[group]}", flush=True)
         hr = np.concatenate(patches) if patches else np.zeros((0, patch), np.float32)
         _write_memmap(out / f"{split}_hr.npy", hr)
         if split == "val":
@@ -202,6 +357,9 @@ def prepare(
             "patches": int(len(hr)),
             # Patches are stored voice after voice in this order: which rows are whose.
             "group_patches": group_patches,
+            # Every voice asked for, kept or not: files, hours, and for `wide` its bandwidth at
+            # its own rate and the clipped files dropped.
+            "voices": voices,
         }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
