@@ -20,7 +20,10 @@ def _upsample(**kw):
 def _prepare(**kw):
     from model.data import prepare
 
-    return prepare(kw.pop("corpus"), kw.pop("out"), **kw)["splits"]
+    manifest = prepare(kw.pop("corpus"), kw.pop("out"), **kw)
+    return {split: manifest["splits"][split]["hours"] for split in manifest["splits"]} | {
+        "packages": manifest["packages"]
+    }
 
 
 def _train(**kw):

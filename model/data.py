@@ -361,5 +361,21 @@ def prepare(
             # its own rate and the clipped files dropped.
             "voices": voices,
         }
+    manifest["packages"] = package_table(manifest)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
+
+
+def package_table(manifest: dict) -> dict:
+    """Voices and hours kept per package (a group's name up to its first '-') and split."""
+    table: dict = {}
+    for split, entry in manifest["splits"].items():
+        for group, voice in entry["voices"].items():
+            if not voice["files"]:
+                continue
+            row = table.setdefault(group.split("-")[0], {}).setdefault(
+                split, {"voices": 0, "hours": 0.0}
+            )
+            row["voices"] += 1
+            row["hours"] = round(row["hours"] + voice["hours"], 4)
+    return table

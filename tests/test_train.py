@@ -75,6 +75,11 @@ def test_prepare_splits_by_voice(prepared):
         assert set(counts) <= set(manifest["splits"][split]["groups"])
         rows = np.load(data / f"{split}_hr.npy", mmap_mode="r").shape[0]
         assert sum(counts.values()) == rows == manifest["splits"][split]["patches"]
+    # Voices and hours per package (a group's name up to its first '-'; here each spkN).
+    voices = train_groups | val_groups
+    packages = manifest["packages"]
+    assert set(packages) == {g.split("-")[0] for g in voices}
+    assert sum(row["voices"] for rows in packages.values() for row in rows.values()) == len(voices)
 
 
 def test_training_lowers_the_loss_and_keeps_a_checkpoint_log_and_curves(trained):
