@@ -40,6 +40,9 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 # actors through its common sounds, and Fish Fillets' characters may be the two fish's actors.
 TRAIN_ONLY_PREFIX = "asterisk-"
 TRAIN_ONLY = (TRAIN_ONLY_PREFIX, "megaglest-", "fillets-characters")
+# Validation voices beside those the hash picks: Fish Fillets' big fish, so that acted dialogue
+# in whole sentences, a studio unlike the others, is among the voices training never hears.
+VALIDATION = ("fillets-v",)
 # `wide` drops clips with more than this fraction of samples at full scale (Tux Paint's Spanish
 # reader: about 10 % in every clip) and voices whose band ends below this.
 CLIPPED_FRACTION = 1e-3
@@ -311,7 +314,9 @@ def prepare(
         raise SystemExit(f"no audio found in corpus {corpus!r}")
     names = sorted(groups)
     val_names = [
-        g for g in names if is_validation(g, val_fraction) and not g.startswith(TRAIN_ONLY)
+        g
+        for g in names
+        if (is_validation(g, val_fraction) or g in VALIDATION) and not g.startswith(TRAIN_ONLY)
     ]
     if not val_names or len(val_names) == len(names):
         # Tiny corpora: still hold out at least one voice and train on the rest.
