@@ -1,5 +1,5 @@
 """Training and validation batches: high-res patches in their stream, low-passed, decimated and
-spline-interpolated, with level, polarity, filter and speed augmentation."""
+spline-interpolated, with level, polarity, filter, speed and recording-chain augmentation."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from model import audio
+from model.chains import recording_chain
 
 # Speed perturbation (Ko et al. 2015) resamples by 20/k: k in 18..22 moves pitch and formants by
 # up to +-10 %, so a voice in the training set also stands in for nearby, unheard voices.
@@ -100,6 +101,15 @@ def _speed_perturbed(windows, hr, idx, lead, stride, speed, rng) -> np.ndarray:
     return windows
 
 
+def _chained(windows, chain, rng) -> np.ndarray:
+    """Replace a `chain` fraction of the windows by what a random recording chain (room, noise,
+    microphone) would have recorded: the target as well as the input, as in a real recording."""
+    for row in range(len(windows)):
+        if rng.random() < chain:
+            windows[row] = recording_chain(windows[row], rng)
+    return windows
+
+
 def _random_level(windows, lead, length, rng) -> np.ndarray:
     """Levels differ wildly between corpora and microphones; the model should not care."""
     batch = len(windows)
@@ -117,19 +127,24 @@ def make_batch(
     speed: float = 0.0,
     stride: int | None = None,
     degrade: float = 0.0,
+    chain: float = 0.0,
 ):
     """(spline-interpolated low-res Tensor[B x 1 x T + 2 lead], high-res Tensor[B x 1 x T]).
 
     The input holds `lead` samples of stream (CONTEXT, or the patch mirrored) on either side of
     the target patch; train on the middle T of the output (`crop`). Patches are cut every `stride`
     samples. `speed` is the fraction of patches that get speed perturbation, `degrade` the
-    fraction whose low-res version goes through one of DEGRADATIONS instead of a clean low-pass.
+    fraction whose low-res version goes through one of DEGRADATIONS instead of a clean low-pass,
+    `chain` the fraction recorded through a random `recording_chain` (patch and context alike,
+    before the low-res version is made).
     """
     idx = np.sort(rng.integers(0, len(hr), batch))
     windows, lead = stream_windows(hr, idx, stride, scale)
     length = hr.shape[1]
     if speed > 0:
         windows = _speed_perturbed(windows, hr, idx, lead, stride, speed, rng)
+    if chain > 0:
+        windows = _chained(windows, chain, rng)
     if augment:
         windows = _random_level(windows, lead, length, rng)
     # Half the batch with the paper's filter, half with random filters, so the model meets the

@@ -66,6 +66,11 @@ class TrainConfig:
     stop_after: int | None = _option(None, "stop after this epoch of the planned schedule")
     speed: float = _option(0.0, "fraction of patches speed-perturbed by +-10 %")
     degrade: float = _option(0.0, "fraction of low-res inputs made by telephone, MP3 or noise")
+    chain: float = _option(
+        0.0,
+        "fraction of patches through a random recording chain (room, microphone, noise) before the"
+        " low-res input is made",
+    )
     mix_scale: int | None = _option(None, "every other batch at this scale (multi-rate nets)")
     adversarial: float = _option(0.0, "weight of the adversarial + feature-matching loss")
     device: str = _option("auto", "where to train", ("auto", "cpu", "cuda"))
@@ -211,9 +216,8 @@ def train_epoch(net, opt, fit, adversary, data, config: TrainConfig, steps: int,
     step_losses = []
     for step in range(steps):
         scale = config.mix_scale if config.mix_scale and step % 2 else config.scale
-        batch = make_batch(
-            data[0], scale, rng, config.batch_size, True, config.speed, data[1], config.degrade
-        )
+        augment = dict(speed=config.speed, degrade=config.degrade, chain=config.chain)
+        batch = make_batch(data[0], scale, rng, config.batch_size, True, stride=data[1], **augment)
         x, target = (t.to(device) for t in batch)
         y = output(net, x, target.shape[-1], scale)
         objective = fit(y, target, net, scale)
@@ -242,6 +246,7 @@ def training_record(config: TrainConfig, row: dict, val: dict, device) -> dict:
         "init": str(config.init) if config.init else None,
         "speed_perturbed": config.speed,
         "degraded": config.degrade,
+        "chained": config.chain,
         "mixed_scale": config.mix_scale,
         "select": config.select,
         "val": val,
