@@ -11,7 +11,17 @@ from scipy import interpolate
 
 from model.registry import OUTPUT_RATE
 
-LOWRES_FILTERS = ("cheby8", "butter", "bessel", "ellip", "sinc", "random", "telephone", "mp3")
+LOWRES_FILTERS = (
+    "cheby8",
+    "butter",
+    "bessel",
+    "ellip",
+    "sinc",
+    "random",
+    "telephone",
+    "mp3",
+    "g722",
+)
 # Rates MPEG audio can be written at (libsndfile refuses others).
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
@@ -148,8 +158,9 @@ def lowres(
     new Nyquist, zero phase). The others exist so training sees many low-pass shapes: a model
     trained on one filter learns that filter's fingerprint and fails on real narrowband audio.
     "telephone" is the 300-3400 Hz voice band (at most 0.85 of the new Nyquist) with 8-bit mu-law;
-    "mp3" is the paper's prep through a 24 kbit/s MP3 (at 8 kHz when the new rate is lower),
-    assuming the signal is at 16 kHz.
+    "mp3" is the paper's prep through a 24 kbit/s MP3 (at 8 kHz when the new rate is lower);
+    "g722" is the paper's prep of a G.722 call (the wideband telephone codec, 64 kbit/s). Both
+    assume the signal is at 16 kHz.
     """
     from scipy import signal  # heavy import; only paths that filter pay for it
 
@@ -159,6 +170,9 @@ def lowres(
         return _random_lowpass(x, scale, rng)
     if filter == "telephone":
         return _telephone(x, scale)
+    if filter == "g722":
+        x = _g722(x)
+        filter = "cheby8"
     if filter == "mp3":
         return _mp3(signal.decimate(x, scale, n=8, ftype="iir", zero_phase=True, axis=-1), scale)
     if filter == "cheby8":
@@ -227,17 +241,43 @@ def _mp3(y: np.ndarray, scale: int, rate: int = OUTPUT_RATE, bitrate: float = 0.
     buffer.seek(0)
     decoded, _ = sf.read(buffer, dtype="float32", always_2d=True)
     decoded = decoded.T.reshape(z.shape[:-1] + (-1,)) * max(peak, 1.0)
-    # The encoder adds a delay (and padding): find it by cross-correlation and cut it out.
-    a, b = z.reshape(-1, z.shape[-1])[0], decoded.reshape(-1, decoded.shape[-1])[0]
-    lags = signal.correlate(b[: len(a) + 2048], a, mode="valid")
-    delay = int(np.argmax(lags)) if len(lags) else 0
-    aligned = decoded[..., delay : delay + z.shape[-1]]
-    aligned = np.pad(
-        aligned, [(0, 0)] * (aligned.ndim - 1) + [(0, z.shape[-1] - aligned.shape[-1])]
-    )
+    aligned = _realigned(decoded, z)
     if coded_rate != low:
         aligned = signal.resample_poly(aligned, low, coded_rate, axis=-1)[..., : y.shape[-1]]
     return aligned.astype(np.float32)
+
+
+def _g722(x: np.ndarray) -> np.ndarray:
+    """16 kHz audio [... x T] through G.722 at 64 kbit/s and back, realigned to the input."""
+    import G722  # the g722 package
+
+    codec_rate, bitrate = OUTPUT_RATE, 64000
+    rows = x.reshape(-1, x.shape[-1])
+    peak = max(float(np.max(np.abs(rows))), 1.0)  # the codec takes 16-bit PCM
+    decoded = []
+    for row in rows:
+        pcm = np.round(row / peak * 32767).astype(np.int16)
+        coded = G722.G722(codec_rate, bitrate).encode(pcm)
+        out = G722.G722(codec_rate, bitrate).decode(bytes(coded))
+        decoded.append(np.asarray(out, dtype=np.float64) / 32767 * peak)
+    width = max(len(d) for d in decoded)
+    decoded = np.stack([np.pad(d, (0, width - len(d))) for d in decoded])
+    return _realigned(decoded, rows).reshape(x.shape[:-1] + (-1,))
+
+
+def _realigned(decoded: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """A codec's output [... x T'] with its delay (found by cross-correlation against the first
+    row of `reference` [... x T]) cut out, padded or cut to T."""
+    from scipy import signal
+
+    length = reference.shape[-1]
+    a, b = reference.reshape(-1, length)[0], decoded.reshape(-1, decoded.shape[-1])[0]
+    # Lags 0..2048: the output may be no longer than the input (G.722 keeps its length).
+    b = np.pad(b[: len(a) + 2048], (0, max(0, len(a) + 2048 - len(b))))
+    lags = signal.correlate(b, a, mode="valid")
+    delay = int(np.argmax(lags)) if len(lags) else 0
+    aligned = decoded[..., delay : delay + length]
+    return np.pad(aligned, [(0, 0)] * (aligned.ndim - 1) + [(0, length - aligned.shape[-1])])
 
 
 def _random_lowpass(x: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:

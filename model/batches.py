@@ -61,8 +61,8 @@ def stream_windows(hr: np.ndarray, idx, stride: int | None, scale: int) -> tuple
 
 
 # What real narrowband audio goes through besides a clean low-pass; "noisy" is the paper's
-# low-pass plus white noise 20-40 dB below the signal.
-DEGRADATIONS = ("telephone", "mp3", "noisy")
+# low-pass plus white noise 20-40 dB below the signal, "g722" a wideband call's codec.
+DEGRADATIONS = ("telephone", "mp3", "g722", "noisy")
 
 
 def _lowres(window: np.ndarray, scale: int, kind: str, rng) -> np.ndarray:
