@@ -101,7 +101,15 @@ COMMANDS = {
         [
             (
                 "--corpus",
-                dict(default="debian", help="'debian', 'debian+g722' or a folder of audio"),
+                dict(
+                    default="debian",
+                    help="'debian', 'debian+g722', 'wide' (more packages, checked voices) or a "
+                    "folder of audio",
+                ),
+            ),
+            (
+                "--rate",
+                dict(type=int, default=16000, help="16000, or 48000 for full-band data"),
             ),
             ("--out", dict(type=Path, default=Path("data"))),
             ("--patch", dict(type=int, default=8192)),

@@ -44,10 +44,12 @@ TRAIN_ONLY = (TRAIN_ONLY_PREFIX, "megaglest-", "fillets-characters")
 # in whole sentences, a studio unlike the others, is among the voices training never hears.
 VALIDATION = ("fillets-v",)
 # `wide` drops clips with more than this fraction of samples at full scale (Tux Paint's Spanish
-# reader: about 10 % in every clip) and voices whose band ends below this.
+# reader: about 10 % in every clip) and voices whose band ends below what the rate asks for: near
+# 8 kHz for 16 kHz data, above 14 kHz for full-band (48 kHz) data, whose point is that band.
 CLIPPED_FRACTION = 1e-3
-MIN_BANDWIDTH_HZ = 7500.0
-SCALES = (2, 4)
+MIN_BANDWIDTH_HZ = {16000: 7500.0, 48000: 14000.0}
+# The scales validation inputs are made for (val_lr_x{scale}.npy), by the data's rate.
+SCALES_BY_RATE = {16000: (2, 4), 48000: (2, 3)}
 
 
 def fetch_debian(root: Path, packages=DEBIAN_PACKAGES, name: str = "") -> Path:
@@ -223,14 +225,14 @@ def is_clipped(x: np.ndarray) -> bool:
     return x.size > 0 and float(np.mean(np.abs(x) >= 0.99)) > CLIPPED_FRACTION
 
 
-def to_clip(x: np.ndarray, rate: int) -> np.ndarray | None:
-    """16 kHz, silence trimmed, 10 ms fades so concatenated clips do not click; None when too
-    short or silent."""
-    x = audio.resample(x, rate, OUTPUT_RATE)
+def to_clip(x: np.ndarray, rate: int, out_rate: int = OUTPUT_RATE) -> np.ndarray | None:
+    """At `out_rate`, silence trimmed, 10 ms fades so concatenated clips do not click; None when
+    too short or silent."""
+    x = audio.resample(x, rate, out_rate)
     x = audio.trim_silence(x)
-    if len(x) < OUTPUT_RATE // 4 or np.max(np.abs(x)) < 1e-3:
+    if len(x) < out_rate // 4 or np.max(np.abs(x)) < 1e-3:
         return None
-    fade = OUTPUT_RATE // 100
+    fade = out_rate // 100
     ramp = np.linspace(0, 1, fade, dtype=np.float32)
     x[:fade] *= ramp
     x[-fade:] *= ramp[::-1]
@@ -259,10 +261,12 @@ def voice_bandwidth(
     return audio.bandwidth(np.concatenate(joined), rate), rate
 
 
-def voice_clips(paths: list[Path], checked: bool) -> tuple[list[tuple[Path, np.ndarray]], dict]:
-    """A voice's (path, clip) pairs and what was learnt of it. `checked` (the `wide` corpus)
-    drops clipped files and the whole voice when its band ends below MIN_BANDWIDTH_HZ, and
-    reports its bandwidth at the files' own rate."""
+def voice_clips(
+    paths: list[Path], checked: bool, out_rate: int = OUTPUT_RATE
+) -> tuple[list[tuple[Path, np.ndarray]], dict]:
+    """A voice's (path, clip) pairs at `out_rate` and what was learnt of it. `checked` (the
+    `wide` corpus, and any full-band data) drops clipped files and the whole voice when its band
+    ends below MIN_BANDWIDTH_HZ[out_rate], and reports its bandwidth at the files' own rate."""
     natives = [(p, n) for p in paths if (n := load_native(p)) is not None]
     info: dict = {}
     if checked:
@@ -272,9 +276,9 @@ def voice_clips(paths: list[Path], checked: bool) -> tuple[list[tuple[Path, np.n
         if natives:
             bandwidth, info["rate"] = voice_bandwidth([n for _, n in natives])
             info["bandwidth_hz"] = round(bandwidth)
-            if info["bandwidth_hz"] < MIN_BANDWIDTH_HZ:
+            if info["bandwidth_hz"] < MIN_BANDWIDTH_HZ[out_rate]:
                 natives = []
-    pairs = [(p, c) for p, n in natives if (c := to_clip(*n)) is not None]
+    pairs = [(p, c) for p, n in natives if (c := to_clip(*n, out_rate)) is not None]
     return pairs, info
 
 
@@ -299,8 +303,12 @@ def prepare(
     patch: int = 8192,
     stride: int = 4096,
     val_fraction: float = 0.15,
+    rate: int = OUTPUT_RATE,
 ) -> dict:
-    """Build out/{train,val}_hr.npy, out/val_lr_x{2,4}.npy, out/val_wavs/ and out/manifest.json."""
+    """Build out/{train,val}_hr.npy, out/val_lr_x{scale}.npy, out/val_wavs/ and
+    out/manifest.json at `rate`: 16 kHz, or 48 kHz for full-band models."""
+    if rate not in SCALES_BY_RATE:
+        raise SystemExit(f"--rate must be one of {sorted(SCALES_BY_RATE)}, not {rate}")
     out.mkdir(parents=True, exist_ok=True)
     if corpus in ("debian", "debian+g722", "wide"):
         groups = debian_groups(fetch_debian(out))
@@ -323,7 +331,7 @@ def prepare(
         val_names = names[-1:] if len(names) > 1 else []
     manifest: dict = {
         "corpus": corpus,
-        "rate": OUTPUT_RATE,
+        "rate": rate,
         "patch": patch,
         "stride": stride,
         "splits": {},
@@ -333,27 +341,28 @@ def prepare(
         members = [g for g in names if (g in val_names) == (split == "val")]
         patches, seconds, files, group_patches, voices = [], 0.0, 0, {}, {}
         for group in members:
-            pairs, voices[group] = voice_clips(groups[group], checked=corpus == "wide")
+            checked = corpus == "wide" or rate != OUTPUT_RATE
+            pairs, voices[group] = voice_clips(groups[group], checked, rate)
             clips = [c for _, c in pairs]
             voices[group] |= {
                 "files": len(clips),
-                "hours": round(sum(len(c) for c in clips) / OUTPUT_RATE / 3600, 4),
+                "hours": round(sum(len(c) for c in clips) / rate / 3600, 4),
             }
             if not pairs:
                 continue
             files += len(clips)
-            seconds += sum(len(c) for c in clips) / OUTPUT_RATE
+            seconds += sum(len(c) for c in clips) / rate
             patches.append(cut_patches(np.concatenate(clips), patch, stride))
             group_patches[group] = len(patches[-1])
             if split == "val":
                 (out / "val_wavs" / group).mkdir(parents=True, exist_ok=True)
                 for path, clip in pairs:
-                    audio.save(out / "val_wavs" / group / f"{path.stem}.wav", clip, OUTPUT_RATE)
+                    audio.save(out / "val_wavs" / group / f"{path.stem}.wav", clip, rate)
             print(f"{split}: {group}: {voices[group]}", flush=True)
         hr = np.concatenate(patches) if patches else np.zeros((0, patch), np.float32)
         _write_memmap(out / f"{split}_hr.npy", hr)
         if split == "val":
-            for scale in SCALES:
+            for scale in SCALES_BY_RATE[rate]:
                 _write_memmap(out / f"val_lr_x{scale}.npy", audio.lowres(hr, scale, "cheby8"))
         manifest["splits"][split] = {
             "groups": members,

@@ -10,7 +10,7 @@ import soundfile as sf
 from scipy import signal
 
 from model import audio
-from model.data import TRAIN_ONLY, is_clipped, voice_clips, wide_groups
+from model.data import TRAIN_ONLY, is_clipped, prepare, voice_clips, wide_groups
 
 
 def _voice(rate: int, seconds: float = 1.0, seed: int = 0) -> np.ndarray:
@@ -121,3 +121,33 @@ def test_voice_checks_drop_clipped_files_and_narrowband_voices(tmp_path):
     assert pairs == [] and 5000 < info["bandwidth_hz"] < 7500
     # The debian corpora are kept as they were: no checks.
     assert len(voice_clips(narrow, checked=False)[0]) == 2
+
+
+def test_full_band_data_keeps_only_voices_with_a_band_above_14_khz(tmp_path):
+    """`prepare --rate 48000`: 48 kHz patches and validation inputs for x2 and x3, from the
+    voices whose spectrum reaches past 14 kHz; a voice recorded at 22.05 kHz has no such band."""
+    corpus = tmp_path / "corpus"
+    for i, voice in enumerate(("full1", "full2", "full3")):
+        for k in range(3):
+            path = corpus / voice / f"{k}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, _voice(44100, 1.0, seed=10 * i + k), 44100)
+    for k in range(3):
+        path = corpus / "band11k" / f"{k}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, _voice(22050, 1.0, seed=100 + k), 22050)
+    out = tmp_path / "data"
+    manifest = prepare(str(corpus), out, patch=4096, stride=2048, val_fraction=0.25, rate=48000)
+    assert manifest["rate"] == 48000
+    voices = manifest["splits"]["train"]["voices"] | manifest["splits"]["val"]["voices"]
+    assert voices["band11k"]["files"] == 0 and voices["band11k"]["bandwidth_hz"] < 14000
+    assert all(
+        voices[v]["files"] == 3 and voices[v]["bandwidth_hz"] > 20000
+        for v in voices
+        if v != "band11k"
+    )
+    hr = np.load(out / "val_hr.npy")
+    assert hr.shape[1] == 4096 and len(hr) == manifest["splits"]["val"]["patches"] > 0
+    assert np.load(out / "val_lr_x3.npy").shape == (len(hr), 4096 // 3 + 1)
+    wav = next((out / "val_wavs").rglob("*.wav"))
+    assert sf.info(wav).samplerate == 48000
