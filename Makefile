@@ -8,11 +8,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo 2>/dev/null)
 
 .PHONY: install system-deps run test lint bench train data
 
-$(STAMP): pyproject.toml | system-deps
+$(STAMP): pyproject.toml Makefile | system-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	# torch first and exactly 2.13.0: the local CPU build, not gigabytes of CUDA wheels.
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(VENV)/bin/pip install -q -e '.[test,perceptual]'
+	# DistillMOS for `evaluate`, weights inside the wheel. Without dependencies: both declare
+	# torchaudio, whose PyPI wheels are CUDA builds that fail to load beside the CPU torch (and
+	# xls-r-sqa declares transformers); the model needs only torch and numpy, and
+	# model.metrics imports it without torchaudio.
+	$(VENV)/bin/pip install -q --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0
 	touch $@
 
 install: $(STAMP)

@@ -6,9 +6,9 @@
 spectral-x4's epoch and written-band level, and spectral-x2's, were chosen on `evaluate --join 4
 --limit 24` items, and the model card reports `--limit 48`; both are evenly spread over the same
 164 joined items of the 6 validation voices, so the card's figures may carry a little of the
-choice. This scores every model given, spline and sinc (and the original's DNSMOS) on the items
-that neither `--limit 24` nor `--limit 48` takes (`--limit N` of those, evenly spread), with the
-same low-pass, metrics and table as `python -m model evaluate`.
+choice. This scores every model given, spline and sinc (and the original's DNSMOS and DistillMOS)
+on the items that neither `--limit 24` nor `--limit 48` takes (`--limit N` of those, evenly
+spread), with the same low-pass, metrics and table as `python -m model evaluate`.
 """
 
 from __future__ import annotations

@@ -79,12 +79,13 @@ def list_files(spec: str | Path) -> list[Path]:
 
 
 def _file_scores(hr, outputs: dict, scale: int, perceptual: bool) -> dict[str, dict]:
-    """Every method's scores on one file; with `perceptual`, the original's DNSMOS too."""
+    """Every method's scores on one file; with `perceptual`, the original's DNSMOS and DistillMOS
+    too."""
     rows = {name: metrics.score(hr, est, scale) for name, est in outputs.items()}
     if perceptual:
         for name, est in outputs.items():
             rows[name].update(metrics.perceptual(hr, est, scale))
-        rows["original"] = metrics.dnsmos(hr)
+        rows["original"] = metrics.reference_free(hr)
     return rows
 
 
@@ -166,8 +167,9 @@ def evaluate(
     Each file is resampled to the model's output rate, low-passed and decimated with `filter`
     (the paper's order-8 Chebyshev by default), then super-resolved three ways; the table is the
     mean over files of per-file SNR, LSD and LSD-HF and, with `perceptual`, low-band SNR, ViSQOL,
-    WB-PESQ and DNSMOS (for which the original is a row too). `join` joins a voice's files into
-    items of at least that many seconds; `limit` evaluates that many items, evenly spread.
+    WB-PESQ, DNSMOS and DistillMOS (for the last two the original is a row too). `join` joins a
+    voice's files into items of at least that many seconds; `limit` evaluates that many items,
+    evenly spread.
     """
     from tqdm import tqdm
 
@@ -224,15 +226,21 @@ def comparisons(table: dict, model: str) -> dict:
         "snr_gain_vs_spline_db": m["snr"] - spline["snr"],
     }
     if "visqol" in m:
-        gap = table["original"]["dnsmos_p808"] - sinc["dnsmos_p808"]
         result.update(
             visqol_gain_vs_sinc=m["visqol"] - sinc["visqol"],
             pesq_gain_vs_sinc=m["pesq"] - sinc["pesq"],
             lowband_snr_gain_vs_spline_db=m["lowband_snr"] - spline["lowband_snr"],
-            # The share of the P.808 gap from sinc to the original that the model closes.
-            dnsmos_p808_gap_closed=(m["dnsmos_p808"] - sinc["dnsmos_p808"]) / gap if gap else None,
+            dnsmos_p808_gap_closed=gap_closed(table, model, "dnsmos_p808"),
+            distillmos_gap_closed=gap_closed(table, model, "distillmos"),
         )
     return result
+
+
+def gap_closed(table: dict, model: str, key: str) -> float | None:
+    """The share of the gap in `key` from sinc to the original that the model closes (None when
+    sinc and the original score the same)."""
+    sinc, original = table["sinc"][key], table["original"][key]
+    return (table[model][key] - sinc) / (original - sinc) if original != sinc else None
 
 
 COLUMNS = (
@@ -246,6 +254,7 @@ COLUMNS = (
     ("dnsmos_sig", "SIG", ".3f"),
     ("dnsmos_bak", "BAK", ".3f"),
     ("dnsmos_ovrl", "OVRL", ".3f"),
+    ("distillmos", "DistillMOS", ".3f"),
 )
 
 
@@ -253,28 +262,40 @@ def format_table(result: dict) -> str:
     """The table as text: a row per method, a column per score it has ('-' where it has none)."""
     table = result["table"]
     shown = [c for c in COLUMNS if any(c[0] in row for row in table.values())]
+    widths = [max(9, len(title) + 1) for _, title, _ in shown]
+
+    def line(first: str, cells: list[str]) -> str:
+        return f"{first:<24}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+
     lines = [
         f"{result['files']} items"
         + (f" (files joined to >= {result['joined_s']:g} s)" if result.get("joined_s") else "")
         + f", scale {result['scale']}, low-pass {result['filter']}",
-        f"{'method':<24}" + "".join(f"{title:>9}" for _, title, _ in shown),
+        line("method", [title for _, title, _ in shown]),
     ]
     for name, row in table.items():
         cells = [format(row[key], fmt) if key in row else "-" for key, _, fmt in shown]
-        lines.append(f"{name:<24}" + "".join(f"{cell:>9}" for cell in cells))
+        lines.append(line(name, cells))
     lines.append(
         f"LSD(sinc)/LSD(model) = {result['lsd_ratio_vs_sinc']:.2f}; "
         f"SNR(model) - SNR(spline) = {result['snr_gain_vs_spline_db']:+.2f} dB"
     )
     if "visqol_gain_vs_sinc" in result:
-        closed = result["dnsmos_p808_gap_closed"]
         lines.append(
             f"ViSQOL - sinc = {result['visqol_gain_vs_sinc']:+.3f}; "
             f"WB-PESQ - sinc = {result['pesq_gain_vs_sinc']:+.3f}; "
-            f"low-band SNR - spline = {result['lowband_snr_gain_vs_spline_db']:+.2f} dB; "
-            f"DNSMOS P.808 gap closed = {'-' if closed is None else f'{100 * closed:.0f} %'}"
+            f"low-band SNR - spline = {result['lowband_snr_gain_vs_spline_db']:+.2f} dB"
+        )
+        lines.append(
+            "share of the sinc-to-original gap the model closes: "
+            f"DNSMOS P.808 {_percent(result['dnsmos_p808_gap_closed'])}; "
+            f"DistillMOS {_percent(result['distillmos_gap_closed'])}"
         )
     return "\n".join(lines)
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f} %"
 
 
 def ship(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 
 N_FFT = 2048
@@ -71,10 +74,11 @@ def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- what listeners hear
-# ViSQOL, PESQ and DNSMOS come from the `perceptual` extra (`make install` installs it); they are
-# imported on first use so the product path never pays for them.
+# ViSQOL, PESQ and DNSMOS come from the `perceptual` extra, DistillMOS from its own step in the
+# Makefile (`make install` installs both); they are imported on first use so the product path
+# never pays for them.
 
-PERCEPTUAL_RATE = 16000  # all three are defined on 16 kHz wideband speech
+PERCEPTUAL_RATE = 16000  # all four are defined on 16 kHz wideband speech
 
 
 def lowband_snr(
@@ -132,11 +136,70 @@ def dnsmos(x: np.ndarray, rate: int = PERCEPTUAL_RATE) -> dict[str, float]:
     }
 
 
+def _distillmos_module():
+    """distillmos.sqa, imported without torchaudio.
+
+    distillmos imports torchaudio at the top of its module for its own command line (reading and
+    resampling files), which is not used here. PyPI's torchaudio wheels are CUDA builds that fail
+    to load beside the CPU torch 2.13.0 (libc10_cuda.so), so `make install` leaves torchaudio out
+    and an empty module stands in for it during the import only.
+    """
+    stand_in = "torchaudio" not in sys.modules
+    if stand_in:
+        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+    try:
+        from distillmos import sqa
+    finally:
+        if stand_in:
+            del sys.modules["torchaudio"]
+    return sqa
+
+
+def _distillmos_model():
+    global _DISTILLMOS
+    if _DISTILLMOS is None:
+        import torch
+
+        sqa = _distillmos_module()
+        # The wheel's own weights, loaded here rather than by the constructor, which prints.
+        model = sqa.ConvTransformerSQAModel(load_weights=False)
+        weights = torch.load(sqa.DEFAULT_WEIGHTS_CHKPT, map_location="cpu", weights_only=True)
+        model.load_state_dict(weights["model"])
+        _DISTILLMOS = model.eval()
+    return _DISTILLMOS
+
+
+_DISTILLMOS = None
+
+
+def distillmos(x: np.ndarray, rate: int = PERCEPTUAL_RATE) -> float:
+    """DistillMOS (Stahl and Gamper) of one recording, no reference needed: MOS 1..5.
+
+    The model is loaded once per process. It takes 16 kHz mono [1 x T] of any length: the mean
+    over 7.68 s windows at most 1 s apart, each peak-normalised (shorter audio is zero-padded).
+    """
+    import torch
+
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    if rate != PERCEPTUAL_RATE:
+        from model.audio import resample
+
+        x = resample(x, rate, PERCEPTUAL_RATE)
+    with torch.no_grad():
+        return float(_distillmos_model()(torch.from_numpy(x)[None]).item())
+
+
+def reference_free(x: np.ndarray, rate: int = PERCEPTUAL_RATE) -> dict[str, float]:
+    """DNSMOS and DistillMOS of one recording: the scores the original gets too."""
+    return {**dnsmos(x, rate), "distillmos": distillmos(x, rate)}
+
+
 def perceptual(ref: np.ndarray, est: np.ndarray, scale: int, rate: int = PERCEPTUAL_RATE) -> dict:
-    """ViSQOL, WB-PESQ, DNSMOS and low-band SNR of one estimate against its reference."""
+    """ViSQOL, WB-PESQ, DNSMOS, DistillMOS and low-band SNR of one estimate against its
+    reference."""
     return {
         "lowband_snr": lowband_snr(ref, est, rate // scale, rate),
         "visqol": visqol(ref, est, rate),
         "pesq": wb_pesq(ref, est, rate),
-        **dnsmos(est, rate),
+        **reference_free(est, rate),
     }

@@ -120,11 +120,24 @@ def test_evaluate_spline_table(tmp_path, speech_wav):
     assert table["sinc"]["lsd_hf"] > 2 and table["spline"]["lsd"] > 1
     assert report["snr_gain_vs_spline_db"] == 0
     # What listeners hear: a 4 kHz version sounds worse than the original to every measure.
-    for score in ("visqol", "pesq", "lowband_snr", "dnsmos_p808"):
+    for score in ("visqol", "pesq", "lowband_snr", "dnsmos_p808", "distillmos"):
         assert score in table["sinc"]
     assert 1 < table["sinc"]["visqol"] < 4 and 1 < table["sinc"]["pesq"] < 4
     assert table["original"]["dnsmos_p808"] > table["sinc"]["dnsmos_p808"]
-    assert set(table["original"]) == {"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"}
+    assert table["original"]["distillmos"] > table["sinc"]["distillmos"]
+    dnsmos = {"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"}
+    assert set(table["original"]) == dnsmos | {"distillmos"}
+    share = (table["spline"]["distillmos"] - table["sinc"]["distillmos"]) / (
+        table["original"]["distillmos"] - table["sinc"]["distillmos"]
+    )
+    assert report["distillmos_gap_closed"] == pytest.approx(share)
+    printed = result.stdout.splitlines()
+    header, rows = printed[1], printed[2:5]
+    assert header.split()[-1] == "DistillMOS" and all(len(row) == len(header) for row in rows)
+    assert [row.split()[0] for row in rows] == ["spline", "sinc", "original"]
+    p808 = report["dnsmos_p808_gap_closed"]
+    closed = f"DNSMOS P.808 {100 * p808:.0f} %; DistillMOS {100 * share:.0f} %"
+    assert any(line.endswith(closed) for line in printed)
     for suffix in ("hr", "lr", "sr"):
         assert (out / f"speech_16k.{suffix}.wav").exists()
     assert audio.info(out / "speech_16k.lr.wav")[1] == 4000
