@@ -35,8 +35,9 @@ def healthz():
     """200 while Redis answers (jobs can be accepted), 503 when it does not; "ok" only while at
     least one worker process has loaded its models and can take a job at once.
 
-    Workers say so with a key they refresh (`worker.tasks.preload`); while none has, the status
-    is "starting" and a job waits in the queue. A busy worker still counts: its key lives on.
+    Workers say so with a key they keep while their Celery main process consumes the queue
+    (`worker.tasks.preload`); while none does, the status is "starting" and a job waits in the
+    queue. A busy worker still counts: its key lives on.
     """
     try:
         client = redis_client()

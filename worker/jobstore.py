@@ -32,7 +32,8 @@ TIMING_KEYS = (
 # What a job was asked to do, as its status shows it; the worker reads the same.
 PARAMS = ("mode", "scale", "model", "auto", "output_rate")
 KEY_PREFIX = "superres:job:"
-# One key per worker process that has loaded its models and can take a job now (`mark_ready`).
+# One key per worker process that has loaded its models and whose Celery main process consumes
+# the queue: a job sent now starts at once (`mark_ready`, `worker.tasks.preload`).
 READY_PREFIX = "superres:ready:"
 # While a job runs, its worker keeps `superres:alive:<id>` (naming itself) from lapsing, and the
 # job stays in the RUNNING set; a job in the set whose key lapsed lost its worker (`sweep`).
@@ -250,6 +251,11 @@ def mark_ready(client: redis.Redis, worker: str, info: dict, ttl_s: float) -> No
     """Say that `worker` (host:pid) can take a job now; unless refreshed, it lapses after `ttl_s`,
     so a process that died stops counting within that time."""
     client.set(READY_PREFIX + worker, json.dumps(info), ex=max(1, round(ttl_s)))
+
+
+def forget_ready(client: redis.Redis, worker: str) -> None:
+    """`worker` takes no more jobs (it stopped consuming, or it is gone)."""
+    client.delete(READY_PREFIX + worker)
 
 
 def ready_workers(client: redis.Redis) -> dict[str, dict]:

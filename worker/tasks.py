@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -22,8 +23,10 @@ from worker.jobstore import (
     FINISHED,
     JobGone,
     JobStore,
+    forget_ready,
     mark_ready,
     patient_client,
+    ready_workers,
 )
 
 # A job whose worker died this many times is more likely the cause than the victim.
@@ -32,6 +35,8 @@ DEFAULT_SCALE = 4
 # A ready process refreshes its key every HEARTBEAT_S; a dead one stops counting after READY_TTL_S.
 HEARTBEAT_S = 5.0
 READY_TTL_S = 15.0
+# How often a pool child looks whether its main process has started or stopped consuming.
+WATCH_S = 0.05
 # A running job's heartbeat lapses JOB_ALIVE_TTL_S after its worker died; every worker looks for
 # such jobs every SWEEP_S and requeues them: back within a minute of the death, whatever killed it.
 JOB_HEARTBEAT_S = 5.0
@@ -45,6 +50,8 @@ def worker_id() -> str:
 
 
 log = get_task_logger(__name__)
+# What a process says about itself, outside any task (Celery's task logger would print ???[???]).
+ready_log = logging.getLogger("worker.ready")
 
 
 @cache
@@ -133,18 +140,22 @@ def running_elsewhere(owner: str | None) -> bool:
     On this host a dead process is seen at once (its pool child was killed, say), so its job is
     taken over without waiting for the heartbeat to lapse.
     """
-    if owner is None or owner == worker_id():
-        return False
-    host, _, pid = owner.rpartition(":")
+    return owner is not None and owner != worker_id() and not gone(owner)
+
+
+def gone(worker: str) -> bool:
+    """Whether `worker` (host:pid) names a process of this host that no longer exists; one on
+    another host cannot be seen from here, and never counts as gone."""
+    host, _, pid = worker.rpartition(":")
     if host != socket.gethostname():
-        return True
+        return False
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
         return True
-    return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 class JobHeartbeat:
@@ -214,9 +225,10 @@ def _sweeper(settings: Settings, app) -> None:
             log.exception("the sweep for jobs that lost their worker failed; retrying")
 
 
-def preload(settings: Settings) -> None:
-    """Load the default models (and slow imports) and run one warm-up pass, then say this process
-    is ready (`/healthz` is "ok" only while one is), so no job waits for them."""
+def preload(settings: Settings, consuming) -> None:
+    """Load the default models (and slow imports) and run one warm-up pass, then keep this
+    process's ready key while `consuming.value` (its main process consumes the queue), so
+    `/healthz` says "ok" only while a job sent starts at once."""
     loaded = []
     try:
         for scale in sorted({2, DEFAULT_SCALE}):
@@ -226,19 +238,63 @@ def preload(settings: Settings) -> None:
             loaded.append(entry["name"])
         pipeline.warm_up()
     except Exception:
-        log.exception("could not preload the default models; jobs will load them when they need it")
-    info = {"models": loaded, "pid": os.getpid(), "since": time.time()}
-    threading.Thread(target=_heartbeat, args=(settings, info), daemon=True).start()
+        ready_log.exception(
+            "could not preload the default models; jobs will load them when they need it"
+        )
+    ready_log.info("models loaded: %s", ", ".join(loaded) or "none")
+    info = {"models": loaded, "pid": os.getpid()}
+    threading.Thread(target=_heartbeat, args=(settings, info, consuming), daemon=True).start()
     threading.Thread(target=_sweeper, args=(settings, upsample.app), daemon=True).start()
 
 
-def _heartbeat(settings: Settings, info: dict) -> None:
-    """Keep this process's ready key alive for as long as the process lives."""
+def _heartbeat(settings: Settings, info: dict, consuming) -> None:
+    """Say this process is ready once its main process consumes the queue, refresh that every
+    HEARTBEAT_S, and take it back as soon as the main process stops consuming (a warm shutdown).
+
+    The pool child loads its models while the main process connects to the broker; a key written
+    before the main process consumes would have /healthz say "ok" while a job sent waits.
+    """
     worker = worker_id()
     client = job_store(settings).redis
-    while True:
+    _wait_until(lambda: consuming.value)
+    info = {**info, "since": time.time()}
+    announced = False
+    while consuming.value:
         try:
             mark_ready(client, worker, info, READY_TTL_S)
+            if not announced:
+                ready_log.info("ready: %s takes jobs now", worker)
+                announced = True
         except redis.RedisError:
-            log.warning("could not refresh the ready key of %s; retrying", worker)
-        time.sleep(HEARTBEAT_S)
+            ready_log.warning("could not refresh the ready key of %s; retrying", worker)
+        _wait_until(lambda: not consuming.value, HEARTBEAT_S)
+    try:
+        forget_ready(client, worker)
+    except redis.RedisError:
+        ready_log.warning("could not delete the ready key of %s; it will lapse", worker)
+
+
+def _wait_until(condition, timeout_s: float = float("inf")) -> None:
+    """Sleep until `condition()` holds, looking every WATCH_S, or until `timeout_s` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(WATCH_S)
+
+
+def forget_dead_workers(settings: Settings) -> None:
+    """Delete the ready keys of this host's worker processes that no longer exist.
+
+    A worker killed outright (SIGKILL, OOM) leaves its key for up to READY_TTL_S; the supervisor
+    restarts it within a second or two, and its new main process calls this before its pool
+    starts, so /healthz stops saying "ok" for a worker that cannot take the job.
+    """
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        for worker in ready_workers(client):
+            if gone(worker):
+                forget_ready(client, worker)
+                ready_log.info("forgot the ready key of %s, which is gone", worker)
+    except redis.RedisError:
+        ready_log.warning("could not look for the ready keys of dead workers; they will lapse")
+    finally:
+        client.close()
