@@ -6,8 +6,8 @@ listener metrics: is a quieter high band heard as better?
     .venv/bin/python experiments/hf_gain.py eval/NAME --gains=0,-5,-10,-20,-inf [--visqol]
 
 Reads the `f.hr.wav` / `f.sr.wav` pairs and prints, per gain in dB on the bins from 2 kHz up
-(STFT 512 / 128 at 16 kHz, x4; from 4 kHz with `--scale 2`), the mean WB-PESQ, LSD and, with --visqol, ViSQOL and DNSMOS
-P.808 (of the first --items pairs), beside the same for the original and for sinc from the
+(STFT 512 / 128 at 16 kHz, x4; from 4 kHz with `--scale 2`), the mean WB-PESQ, LSD and, with --visqol, ViSQOL, DNSMOS
+P.808 and DistillMOS (of the first --items pairs), beside the same for the original and for sinc from the
 `f.lr.wav` input; with -inf, also sinc and the original with the same band removed; with
 `--by-voice`, the same per validation voice too. With `--tilt T` the gain is the one given at the
 input's Nyquist and T dB more at 8 kHz, linear in frequency between: a hedge that grows with the
@@ -58,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="an `evaluate --out` folder")
     parser.add_argument("--gains", default="0,-5,-10,-20,-inf", help="dB, comma-separated")
-    parser.add_argument("--visqol", action="store_true", help="also ViSQOL and DNSMOS (slow)")
+    parser.add_argument(
+        "--visqol", action="store_true", help="also ViSQOL, DNSMOS and DistillMOS (slow)"
+    )
     parser.add_argument("--items", type=int, default=None)
     parser.add_argument("--scale", type=int, default=4, help="the folder's scale (2: from 4 kHz)")
     parser.add_argument("--by-voice", action="store_true", help="also the means per voice")
@@ -93,10 +95,14 @@ def main() -> None:
         for name, y in versions.items():
             row = [metrics.wb_pesq(hr, y), metrics.lsd(hr, y)]
             if args.visqol:
-                row += [metrics.visqol(hr, y), metrics.dnsmos(y)["dnsmos_p808"]]
+                row += [
+                    metrics.visqol(hr, y),
+                    metrics.dnsmos(y)["dnsmos_p808"],
+                    metrics.distillmos(y),
+                ]
             rows[name].append(row)
     print(f"{len(pairs)} items from {args.folder}")
-    names = ["WB-PESQ", "LSD"] + (["ViSQOL", "DNSMOS P.808"] if args.visqol else [])
+    names = ["WB-PESQ", "LSD"] + (["ViSQOL", "DNSMOS P.808", "DistillMOS"] if args.visqol else [])
     voice_of = voices(args.folder) if args.by_voice else {}
     item_voices = [voice_of.get(p.name.removesuffix(".hr.wav"), "") for p in pairs]
     for voice in [None] + sorted(set(item_voices) - {""}):

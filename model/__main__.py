@@ -138,6 +138,10 @@ COMMANDS = {
             ("--limit", dict(type=int, default=None, help="this many items, evenly spread")),
             ("--join", dict(type=float, default=None, help="join a folder's files to >= S s")),
             (
+                "--voice-items",
+                dict(type=int, default=None, help="at most N items of each voice (folder)"),
+            ),
+            (
                 "--no-perceptual",
                 dict(dest="perceptual", action="store_false", help="SNR and LSD only (fast)"),
             ),

@@ -109,6 +109,17 @@ def evenly(paths: list, limit: int | None) -> list:
     return [paths[i] for i in np.linspace(0, len(paths) - 1, limit).astype(int)]
 
 
+def per_voice(items: list[list[Path]], count: int | None) -> list[list[Path]]:
+    """At most `count` items of each voice (the folder of an item's first file), evenly spread:
+    a voice with many files weighs no more in the table than one with few."""
+    if not count:
+        return items
+    voices: dict[Path, list] = {}
+    for item in items:
+        voices.setdefault(item[0].parent, []).append(item)
+    return [item for voice in voices.values() for item in evenly(voice, count)]
+
+
 def joined(paths: list[Path], seconds: float | None) -> list[list[Path]]:
     """Consecutive files of one folder (one voice) in groups of at least `seconds` of audio, so
     word-length clips become sentence-length items that ViSQOL and DNSMOS can judge; a group per
@@ -159,6 +170,7 @@ def evaluate(
     device: str = "auto",
     limit: int | None = None,
     join: float | None = None,
+    voice_items: int | None = None,
     perceptual: bool = True,
     quiet: bool = False,
 ) -> dict:
@@ -168,15 +180,15 @@ def evaluate(
     (the paper's order-8 Chebyshev by default), then super-resolved three ways; the table is the
     mean over files of per-file SNR, LSD and LSD-HF and, with `perceptual`, low-band SNR, ViSQOL,
     WB-PESQ, DNSMOS and DistillMOS (for the last two the original is a row too). `join` joins a
-    voice's files into items of at least that many seconds; `limit` evaluates that many items,
-    evenly spread.
+    voice's files into items of at least that many seconds; `voice_items` keeps at most that
+    many items of each voice (`per_voice`); `limit` evaluates that many items, evenly spread.
     """
     from tqdm import tqdm
 
     from model.inference import Upsampler
 
     upsampler = Upsampler.load(checkpoint, scale=scale, device=device)
-    groups = evenly(joined(list_files(files), join), limit)
+    groups = evenly(per_voice(joined(list_files(files), join), voice_items), limit)
     if not groups:
         raise FileNotFoundError(f"no audio files in {files}")
     paths, rows = [group[0] for group in groups], []
@@ -206,6 +218,7 @@ def evaluate(
         "filter": filter,
         "files": len(paths),
         "joined_s": join,
+        "voice_items": voice_items,
         "table": table,
         **comparisons(table, upsampler.name),
     }

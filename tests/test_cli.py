@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -97,6 +98,27 @@ def test_evaluate_out_keeps_items_of_different_voices_with_the_same_clip_name(tm
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.glob("*.hr.wav")) == ["a.hr.wav", "kde-tn-a.hr.wav"]
+
+
+def test_evaluate_voice_items_weighs_voices_alike(tmp_path, speech_wav):
+    """A voice of six files and one of two: at most two items of each, the first voice's spread."""
+    for voice, count in (("many", 6), ("few", 2)):
+        (tmp_path / "voices" / voice).mkdir(parents=True)
+        for k in range(count):
+            (tmp_path / "voices" / voice / f"{k}.wav").write_bytes(speech_wav.read_bytes())
+    out = tmp_path / "eval"
+    result = run_cli(
+        "evaluate", "--checkpoint", "spline", "--files", str(tmp_path / "voices"),
+        "--scale", "4", "--no-perceptual", "--voice-items", "2", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    scored = [line.split(",")[0] for line in (out / "scores.csv").read_text().splitlines()[1:]]
+    assert sorted({Path(f).relative_to(tmp_path / "voices").as_posix() for f in scored}) == [
+        "few/0.wav",
+        "few/1.wav",
+        "many/0.wav",
+        "many/5.wav",
+    ]
 
 
 def test_evaluate_spline_table(tmp_path, speech_wav):
