@@ -1,10 +1,11 @@
-"""Corpus -> 16 kHz speech split by voice -> HR/LR patch pairs in numpy memmaps (`data/`).
+"""Corpus -> 16 kHz (or 48 kHz) speech split by voice -> HR/LR patch pairs in numpy memmaps.
 
 Debian's spoken-word packages are the default corpus: ktuberling-data and klettres-data (KDE,
 one speaker per language) and hedgewars-data (one speaker per voice pack). Validation voices are
 whole groups that training never sees. `debian+g722` adds Asterisk's G.722 prompts (sentences,
 four voices in five languages) to training only: they are coded to about 7 kHz, so they would
-not be full-band references for validation.
+not be full-band references for validation. `wide` adds six more packages of recorded speech
+(WIDE_PACKAGES) and checks every voice: clipped clips out, voices whose band ends too low out.
 """
 
 from __future__ import annotations
