@@ -9,7 +9,7 @@ Reads the `f.hr.wav` / `f.sr.wav` pairs that `evaluate --out` wrote and prints, 
 - the energy error per 1 kHz band and frame (active frames: within 30 dB of the loudest);
 - the output's energy above 2 kHz less the truth's, per frame, by the frame's 150-1900 Hz level
   re the file's loudest frame (is the high band wrong in speech, or hiss in the pauses?);
-- WB-PESQ, ViSQOL and DNSMOS P.808 of the output as it is, with its magnitude and the true phase, with the true
+- WB-PESQ, ViSQOL, DNSMOS P.808 and DistillMOS of the output as it is, with its magnitude and the true phase, with the true
   magnitude and its phase;
 - the same when the true energy of each 500 Hz band and frame is imposed on fine
   structure from the output, from the input's 1-2 kHz band copied up, or from noise.
@@ -83,7 +83,12 @@ def scores(hr: np.ndarray, sr: np.ndarray, rng) -> dict[str, tuple[float, float]
     }
     versions["the true fine structure, its envelope"] = istft(with_envelope(truth, made), n)
     return {
-        k: (metrics.wb_pesq(hr, v), metrics.visqol(hr, v), metrics.dnsmos(v)["dnsmos_p808"])
+        k: (
+            metrics.wb_pesq(hr, v),
+            metrics.visqol(hr, v),
+            metrics.dnsmos(v)["dnsmos_p808"],
+            metrics.distillmos(v),
+        )
         for k, v in versions.items()
     }
 
@@ -157,8 +162,11 @@ def main() -> None:
                 f" {p10:+.1f} / {p50:+.1f} / {p90:+.1f} dB"
             )
     for name in table[0]:
-        pesq, visqol, p808 = np.mean([row[name] for row in table], axis=0)
-        print(f"  {name:<38} WB-PESQ {pesq:.2f}  ViSQOL {visqol:.2f}  DNSMOS P.808 {p808:.2f}")
+        pesq, visqol, p808, distill = np.mean([row[name] for row in table], axis=0)
+        print(
+            f"  {name:<38} WB-PESQ {pesq:.2f}  ViSQOL {visqol:.2f}  DNSMOS P.808 {p808:.2f}"
+            f"  DistillMOS {distill:.2f}"
+        )
 
 
 if __name__ == "__main__":
