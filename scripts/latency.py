@@ -93,15 +93,7 @@ def run_job(base: str, data: bytes, fields: dict, timeout: float) -> tuple[float
 def start_service(redis_url: str, port: int, log: Path) -> subprocess.Popen:
     """`python -m worker.serve` on the Redis at `redis_url` (its own process group)."""
     env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(port), "SECRET_KEY": "latency"}
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "worker.serve"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return _launch(env, log, "w")
 
 
 def start_make_run(var: Path, port: int, redis_port: int, log: Path) -> subprocess.Popen:
@@ -115,7 +107,12 @@ def start_make_run(var: Path, port: int, redis_port: int, log: Path) -> subproce
     }
     env.pop("REDIS_URL", None)
     env.pop("SECRET_KEY", None)
-    with open(log, "a") as out:
+    return _launch(env, log, "a")
+
+
+def _launch(env: dict, log: Path, mode: str) -> subprocess.Popen:
+    """The launcher in its own process group, its output to `log` (opened with `mode`)."""
+    with open(log, mode) as out:
         return subprocess.Popen(
             [sys.executable, "-m", "worker.serve"],
             cwd=REPO,
