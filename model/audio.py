@@ -247,19 +247,25 @@ def _mp3(y: np.ndarray, scale: int, rate: int = OUTPUT_RATE, bitrate: float = 0.
     return aligned.astype(np.float32)
 
 
+def g722_decode(coded: bytes) -> np.ndarray:
+    """Headerless 64 kbit/s G.722 -> float32 [N] in [-1, 1] at 16 kHz."""
+    import G722  # the g722 package
+
+    pcm = G722.G722(OUTPUT_RATE, 64000).decode(coded)
+    return np.asarray(pcm, dtype=np.float32) / 32768.0
+
+
 def _g722(x: np.ndarray) -> np.ndarray:
     """16 kHz audio [... x T] through G.722 at 64 kbit/s and back, realigned to the input."""
     import G722  # the g722 package
 
-    codec_rate, bitrate = OUTPUT_RATE, 64000
     rows = x.reshape(-1, x.shape[-1])
     peak = max(float(np.max(np.abs(rows))), 1.0)  # the codec takes 16-bit PCM
     decoded = []
     for row in rows:
         pcm = np.round(row / peak * 32767).astype(np.int16)
-        coded = G722.G722(codec_rate, bitrate).encode(pcm)
-        out = G722.G722(codec_rate, bitrate).decode(bytes(coded))
-        decoded.append(np.asarray(out, dtype=np.float64) / 32767 * peak)
+        coded = G722.G722(OUTPUT_RATE, 64000).encode(pcm)
+        decoded.append(g722_decode(bytes(coded)).astype(np.float64) * peak)
     width = max(len(d) for d in decoded)
     decoded = np.stack([np.pad(d, (0, width - len(d))) for d in decoded])
     return _realigned(decoded, rows).reshape(x.shape[:-1] + (-1,))

@@ -186,10 +186,7 @@ def g722_groups(unpacked: Path) -> dict[str, list[Path]]:
 
 def decode_g722(path: Path) -> tuple[np.ndarray, int]:
     """A headerless 64 kbit/s G.722 file -> (float32 [1 x N], 16000)."""
-    import G722  # the g722 package; only data preparation needs it
-
-    pcm = G722.G722(OUTPUT_RATE, 64000).decode(path.read_bytes())
-    return np.asarray(pcm, dtype=np.float32)[None] / 32768.0, OUTPUT_RATE
+    return audio.g722_decode(path.read_bytes())[None], OUTPUT_RATE
 
 
 def folder_groups(folder: Path) -> dict[str, list[Path]]:
@@ -238,12 +235,6 @@ def to_clip(x: np.ndarray, rate: int, out_rate: int = OUTPUT_RATE) -> np.ndarray
     x[:fade] *= ramp
     x[-fade:] *= ramp[::-1]
     return x.astype(np.float32)
-
-
-def load_clip(path: Path) -> np.ndarray | None:
-    """A file as a training clip (`to_clip`); None when undecodable, too short or silent."""
-    native = load_native(path)
-    return None if native is None else to_clip(*native)
 
 
 def voice_bandwidth(

@@ -284,7 +284,7 @@ def test_g722_prompts_decode_and_group_by_speaker(tmp_path):
     validation (their band stops near 7 kHz)."""
     import G722
 
-    from model.data import TRAIN_ONLY_PREFIX, decode_g722, g722_groups, load_clip
+    from model.data import TRAIN_ONLY_PREFIX, decode_g722, g722_groups, voice_clips
 
     x = _voice(16000, 1.0, 150, 0)
     pcm = (x * 32767).astype(np.int16)
@@ -305,4 +305,4 @@ def test_g722_prompts_decode_and_group_by_speaker(tmp_path):
         np.corrcoef(x[40:-40], decoded[0, 40 + k : len(x) - 40 + k])[0, 1] for k in range(32)
     )
     assert best > 0.95
-    assert load_clip(groups[f"{TRAIN_ONLY_PREFIX}Carlo"][0]) is not None
+    assert len(voice_clips(groups[f"{TRAIN_ONLY_PREFIX}Carlo"], checked=False)[0]) == 1
