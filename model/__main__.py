@@ -88,8 +88,9 @@ COMMANDS = {
                 "--output-rate",
                 dict(
                     default="model",
-                    choices=["model", "input"],
-                    help="'input': write at the input file's rate when that is higher",
+                    choices=["model", "input", "48000"],
+                    help="'input': write at the input file's rate when that is higher; "
+                    "'48000': full band, through the 16 -> 48 kHz model after a 16 kHz one",
                 ),
             ),
             DEVICE,
@@ -170,6 +171,14 @@ COMMANDS = {
             (
                 "--written-gain-db",
                 dict(type=float, default=None, help="a spectral net's level for its written band"),
+            ),
+            (
+                "--crossover",
+                dict(
+                    type=float,
+                    default=None,
+                    help="a spectral net's kept band, as a fraction of the input's Nyquist",
+                ),
             ),
         ],
         _ship,

@@ -151,16 +151,18 @@ def lowres(
     scale: int,
     filter: str = "cheby8",
     rng: np.random.Generator | None = None,
+    rate: int = OUTPUT_RATE,
 ) -> np.ndarray:
-    """Anti-alias and keep every `scale`-th sample along the last axis.
+    """Anti-alias and keep every `scale`-th sample along the last axis of audio at `rate`.
 
     "cheby8" is the paper's prep (`scipy.signal.decimate`: order-8 Chebyshev I, cutoff 0.8 of the
     new Nyquist, zero phase). The others exist so training sees many low-pass shapes: a model
     trained on one filter learns that filter's fingerprint and fails on real narrowband audio.
     "telephone" is the 300-3400 Hz voice band (at most 0.85 of the new Nyquist) with 8-bit mu-law;
     "mp3" is the paper's prep through a 24 kbit/s MP3 (at 8 kHz when the new rate is lower);
-    "g722" is the paper's prep of a G.722 call (the wideband telephone codec, 64 kbit/s). Both
-    assume the signal is at 16 kHz.
+    "g722" is the paper's prep of a G.722 call (the wideband telephone codec, 64 kbit/s): at
+    16 kHz the codec's own band-split takes the place of a low-pass; from a higher rate the input
+    is decimated to 16 kHz first (G.722 codes 16 kHz audio only).
     """
     from scipy import signal  # heavy import; only paths that filter pay for it
 
@@ -169,12 +171,18 @@ def lowres(
         rng = rng or np.random.default_rng()
         return _random_lowpass(x, scale, rng)
     if filter == "telephone":
-        return _telephone(x, scale)
+        return _telephone(x, scale, rate)
     if filter == "g722":
+        if rate != OUTPUT_RATE:
+            if rate // scale != OUTPUT_RATE:
+                raise ValueError(f"g722 codes 16 kHz audio, not {rate // scale} Hz")
+            decimated = signal.decimate(x, scale, n=8, ftype="iir", zero_phase=True, axis=-1)
+            return _g722(decimated).astype(np.float32)
         x = _g722(x)
         filter = "cheby8"
     if filter == "mp3":
-        return _mp3(signal.decimate(x, scale, n=8, ftype="iir", zero_phase=True, axis=-1), scale)
+        decimated = signal.decimate(x, scale, n=8, ftype="iir", zero_phase=True, axis=-1)
+        return _mp3(decimated, scale, rate)
     if filter == "cheby8":
         y = signal.decimate(x, scale, n=8, ftype="iir", zero_phase=True, axis=-1)
     elif filter == "sinc":

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from model import audio
+from model.chains import RATE as CHAIN_RATE
 from model.chains import recording_chain
 
 # Speed perturbation (Ko et al. 2015) resamples by 20/k: k in 18..22 moves pitch and formants by
@@ -28,6 +29,16 @@ def patch_stride(data: Path) -> int | None:
     return json.loads(manifest.read_text()).get("stride") if manifest.exists() else None
 
 
+def data_rate(data: Path) -> int:
+    """The sample rate of data/'s patches (its manifest's; 16 kHz for data made before it said)."""
+    manifest = Path(data) / "manifest.json"
+    return (
+        json.loads(manifest.read_text()).get("rate", CHAIN_RATE)
+        if manifest.exists()
+        else CHAIN_RATE
+    )
+
+
 def speed_perturb(window: np.ndarray, k: int, length: int) -> np.ndarray:
     """`window` resampled by 20/k and played at the same rate: its first `length` samples.
 
@@ -44,7 +55,9 @@ def speed_perturb(window: np.ndarray, k: int, length: int) -> np.ndarray:
 def stream_windows(hr: np.ndarray, idx, stride: int | None, scale: int) -> tuple[np.ndarray, int]:
     """Each patch with `lead` samples of the stream before and after it: (float32 [B x T + 2 lead],
     lead). Patches are cut every `stride` samples; where there is no neighbour (the ends of the
-    array, or no `stride`), the patch is mirrored instead.
+    array, or no `stride`), the patch is mirrored instead. A patch whose length is not a whole
+    number of low-res samples (8192 at x3) loses its last few samples, so that decimating and
+    interpolating the window gives back exactly its length and the middle stays aligned.
     """
     length = hr.shape[1]
     lead = min(CONTEXT, stride or CONTEXT, length // 2) // scale * scale  # whole low-res samples
@@ -57,28 +70,40 @@ def stream_windows(hr: np.ndarray, idx, stride: int | None, scale: int) -> tuple
             rows.append(np.concatenate([left, row, right]).astype(np.float32))
         else:
             rows.append(np.pad(row, lead, mode="reflect"))
-    return np.stack(rows), lead
+    return np.stack(rows)[:, : 2 * lead + length - length % scale], lead
 
 
 # What real narrowband audio goes through besides a clean low-pass; "noisy" is the paper's
 # low-pass plus white noise 20-40 dB below the signal, "g722" a wideband call's codec.
 DEGRADATIONS = ("telephone", "mp3", "g722", "noisy")
+# From full-band (48 kHz) data the low-res input is wideband (16 kHz at x3): a telephone band
+# is not what such input goes through, G.722 (a 16 kHz codec) and MP3 are.
+FULLBAND_DEGRADATIONS = ("mp3", "g722", "noisy")
 
 
-def _lowres(window: np.ndarray, scale: int, kind: str, rng) -> np.ndarray:
+def degradations(rate: int, scale: int) -> tuple[str, ...]:
+    """The DEGRADATIONS that make sense for low-res input at rate / scale."""
+    if rate == CHAIN_RATE:
+        return DEGRADATIONS
+    return FULLBAND_DEGRADATIONS if rate // scale == CHAIN_RATE else ("mp3", "noisy")
+
+
+def _lowres(window: np.ndarray, scale: int, kind: str, rng, rate: int) -> np.ndarray:
     if kind != "noisy":
-        return audio.lowres(window, scale, kind, rng)
+        return audio.lowres(window, scale, kind, rng, rate)
     lr = audio.lowres(window, scale, "cheby8")
     level = np.sqrt(np.mean(lr**2)) * 10 ** (-rng.uniform(20, 40) / 20)
     return (lr + level * rng.standard_normal(lr.shape)).astype(np.float32)
 
 
-def interpolate_windows(windows: np.ndarray, scale: int, filters, rng) -> np.ndarray:
+def interpolate_windows(
+    windows: np.ndarray, scale: int, filters, rng, rate: int = CHAIN_RATE
+) -> np.ndarray:
     """Spline interpolation of each window's low-res version (`filters[i]` makes row i's:
-    a low-pass of `audio.lowres` or one of DEGRADATIONS)."""
+    a low-pass of `audio.lowres` or one of DEGRADATIONS); the windows are at `rate`."""
     return np.stack(
         [
-            audio.spline(_lowres(w, scale, kind, rng), scale)
+            audio.spline(_lowres(w, scale, kind, rng, rate), scale)
             for w, kind in zip(windows, filters, strict=True)
         ]
     ).astype(np.float32)
@@ -97,7 +122,7 @@ def _speed_perturbed(windows, hr, idx, lead, stride, speed, rng) -> np.ndarray:
             continue
         stream = np.concatenate([hr[i], hr[i + 1][overlap:]])
         replay = speed_perturb(stream, int(rng.choice(SPEED_DENOMINATORS)), length)
-        windows[row] = np.pad(replay, lead, mode="reflect")
+        windows[row] = np.pad(replay, lead, mode="reflect")[: windows.shape[1]]
     return windows
 
 
@@ -128,6 +153,7 @@ def make_batch(
     stride: int | None = None,
     degrade: float = 0.0,
     chain: float = 0.0,
+    rate: int = CHAIN_RATE,
 ):
     """(spline-interpolated low-res Tensor[B x 1 x T + 2 lead], high-res Tensor[B x 1 x T]).
 
@@ -136,11 +162,13 @@ def make_batch(
     samples. `speed` is the fraction of patches that get speed perturbation, `degrade` the
     fraction whose low-res version goes through one of DEGRADATIONS instead of a clean low-pass,
     `chain` the fraction recorded through a random `recording_chain` (patch and context alike,
-    before the low-res version is made).
+    before the low-res version is made). `hr` is at `rate`: 16 kHz, or 48 kHz full-band data.
     """
+    if chain > 0 and rate != CHAIN_RATE:
+        raise ValueError(f"recording chains are built at {CHAIN_RATE} Hz, not {rate} Hz")
     idx = np.sort(rng.integers(0, len(hr), batch))
     windows, lead = stream_windows(hr, idx, stride, scale)
-    length = hr.shape[1]
+    length = windows.shape[1] - 2 * lead
     if speed > 0:
         windows = _speed_perturbed(windows, hr, idx, lead, stride, speed, rng)
     if chain > 0:
@@ -151,8 +179,9 @@ def make_batch(
     # benchmark's low-pass and real-world ones alike.
     filters = ["cheby8" if i % 2 == 0 else "random" for i in range(batch)]
     if degrade > 0:
-        filters = [str(rng.choice(DEGRADATIONS)) if rng.random() < degrade else f for f in filters]
-    inputs = interpolate_windows(windows, scale, filters, rng)
+        kinds = degradations(rate, scale)
+        filters = [str(rng.choice(kinds)) if rng.random() < degrade else f for f in filters]
+    inputs = interpolate_windows(windows, scale, filters, rng, rate)
     target = np.ascontiguousarray(windows[:, lead : lead + length])
     return torch.from_numpy(inputs[:, None]), torch.from_numpy(target[:, None])
 

@@ -11,6 +11,9 @@ import numpy as np
 from model import audio, metrics, registry
 from model.data import AUDIO_SUFFIXES
 
+# The `output_rate` that asks for full band: 48 kHz, whatever the model writes.
+FULL_BAND = str(registry.FULL_BAND_RATE)
+
 
 def upsample(
     input: str | Path,
@@ -23,21 +26,23 @@ def upsample(
 ) -> dict:
     """IN -> OUT with the shipped model for (IN's rate, scale) or `checkpoint`.
 
-    With no `scale`, the input's effective bandwidth picks it (`audio.bandwidth`): the largest
-    scale whose model input band holds that bandwidth, and the input is resampled to that model's
-    input rate. With a `scale`, IN must be at the model's input rate (any rate for "spline").
-    `output_rate="input"` writes OUT at IN's rate when that is higher than the model's output.
-    Stereo stays stereo.
+    With no `scale`, the input's effective bandwidth picks the model (`audio.bandwidth`,
+    `registry.pair_for_bandwidth`: the narrowest model input band that holds it), and the input is
+    resampled to that model's input rate. With a `scale`, IN must be at the model's input rate
+    (any rate for "spline"). `output_rate="input"` writes OUT at IN's rate when that is higher
+    than the model's output; "48000" writes it at 48 kHz, through the 16 -> 48 kHz model after a
+    model that writes 16 kHz (`chain` in the result names the models in order). Stereo stays
+    stereo.
     """
-    from model.inference import Upsampler
+    from model.inference import Chain, Upsampler
 
     started = time.perf_counter()
     x, rate = audio.load(input)
     bandwidth = None
     if scale is None:
         bandwidth = audio.bandwidth(x, rate)
-        scale = registry.scale_for_bandwidth(bandwidth)
-        upsampler = Upsampler.load(checkpoint, scale=scale, device=device)
+        input_rate, scale = registry.pair_for_bandwidth(bandwidth)
+        upsampler = Upsampler.load(checkpoint, input_rate=input_rate, scale=scale, device=device)
         x = audio.resample(x, rate, upsampler.input_rate)
     else:
         # The untrained spline baseline takes the file's rate as its own.
@@ -47,15 +52,22 @@ def upsample(
                 f"{upsampler.name} expects {upsampler.input_rate} Hz input, the file is {rate} Hz;"
                 " leave out --scale to let the file's bandwidth choose the model"
             )
-    y, y_rate = upsampler(x), upsampler.output_rate
+    chain = Chain([upsampler])
+    if output_rate == FULL_BAND:
+        chain = Chain([upsampler, *_full_band_stage(upsampler, device)])
+    y, y_rate = chain(x), chain.output_rate
     if output_rate == "input" and rate > y_rate:
         y, y_rate = audio.resample(y, y_rate, rate), rate
+    elif output_rate == FULL_BAND and y_rate != registry.FULL_BAND_RATE:
+        # No model leads from this rate to 48 kHz: the file is written there, nothing added.
+        y, y_rate = audio.resample(y, y_rate, registry.FULL_BAND_RATE), registry.FULL_BAND_RATE
     audio.save(output, y, y_rate)
     seconds = x.shape[-1] / upsampler.input_rate
     wall = time.perf_counter() - started
     return {
         "model": upsampler.name,
         "scale": scale,
+        "chain": chain.names,
         "input_rate": rate,
         "channels": int(y.shape[0]),
         "bandwidth_hz": None if bandwidth is None else round(bandwidth),
@@ -65,6 +77,23 @@ def upsample(
         "wall_s": round(wall, 3),
         "realtime_factor": round(seconds / wall, 1),
     }
+
+
+def _full_band_stage(upsampler, device: str) -> list:
+    """The model that takes `upsampler`'s output on to 48 kHz, loaded: [] when it already writes
+    48 kHz or no model leads there; spline after spline."""
+    from model.inference import Upsampler
+
+    if upsampler.output_rate == registry.FULL_BAND_RATE:
+        return []
+    baseline = upsampler.name == "spline"
+    entry = registry.stage_to(upsampler.output_rate, registry.FULL_BAND_RATE, baseline)
+    if entry is None:
+        return []
+    name = entry["name"] if entry["path"] else "spline"
+    return [
+        Upsampler.load(name, input_rate=entry["input_rate"], scale=entry["scale"], device=device)
+    ]
 
 
 def list_files(spec: str | Path) -> list[Path]:
@@ -78,11 +107,17 @@ def list_files(spec: str | Path) -> list[Path]:
     return [Path(line) if Path(line).is_absolute() else spec.parent / line for line in lines]
 
 
-def _file_scores(hr, outputs: dict, scale: int, perceptual: bool) -> dict[str, dict]:
-    """Every method's scores on one file; with `perceptual`, the original's DNSMOS and DistillMOS
-    too."""
+def _file_scores(
+    hr, outputs: dict, scale: int, perceptual: bool, rate: int = metrics.PERCEPTUAL_RATE
+) -> dict[str, dict]:
+    """Every method's scores on one file at `rate`; with `perceptual`, the original's DNSMOS and
+    DistillMOS too. Above 16 kHz the perceptual scores are `metrics.fullband`'s and the original
+    has no row (the reference-free scores are 16 kHz ones)."""
     rows = {name: metrics.score(hr, est, scale) for name, est in outputs.items()}
-    if perceptual:
+    if perceptual and rate > metrics.PERCEPTUAL_RATE:
+        for name, est in outputs.items():
+            rows[name].update(metrics.fullband(hr, est, rate // scale, rate))
+    elif perceptual:
         for name, est in outputs.items():
             rows[name].update(metrics.perceptual(hr, est, scale))
         rows["original"] = metrics.reference_free(hr)
@@ -179,9 +214,12 @@ def evaluate(
     Each file is resampled to the model's output rate, low-passed and decimated with `filter`
     (the paper's order-8 Chebyshev by default), then super-resolved three ways; the table is the
     mean over files of per-file SNR, LSD and LSD-HF and, with `perceptual`, low-band SNR, ViSQOL,
-    WB-PESQ, DNSMOS and DistillMOS (for the last two the original is a row too). `join` joins a
-    voice's files into items of at least that many seconds; `voice_items` keeps at most that
-    many items of each voice (`per_voice`); `limit` evaluates that many items, evenly spread.
+    WB-PESQ, DNSMOS and DistillMOS (for the last two the original is a row too). A model whose
+    output is above 16 kHz (x3 to 48 kHz) gets ViSQOL in audio mode and low-band SNR in place of
+    the 16 kHz scores, and its written band's level per 1 kHz against the original's long-term
+    spectrum (`written_band_levels`). `join` joins a voice's files into items of at least that
+    many seconds; `voice_items` keeps at most that many items of each voice (`per_voice`); `limit`
+    evaluates that many items, evenly spread.
     """
     from tqdm import tqdm
 
@@ -191,26 +229,31 @@ def evaluate(
     groups = evenly(per_voice(joined(list_files(files), join), voice_items), limit)
     if not groups:
         raise FileNotFoundError(f"no audio files in {files}")
-    paths, rows = [group[0] for group in groups], []
+    paths, rows, powers = [group[0] for group in groups], [], []
+    rate, fullband = upsampler.output_rate, upsampler.output_rate > metrics.PERCEPTUAL_RATE
+    written_from_hz = upsampler.input_rate / 2
     for group, name in zip(
         tqdm(groups, desc=f"{upsampler.name} x{scale} {filter}", disable=quiet),
         item_names(paths),
         strict=True,
     ):
-        hr = _load_group(group, upsampler.output_rate)
+        hr = _load_group(group, rate)
         hr = hr[: len(hr) - len(hr) % scale]
-        lr = audio.lowres(hr, scale, filter)
+        lr = audio.lowres(hr, scale, filter, rate=rate)
+        sr = upsampler(lr)[0]
         outputs = {
-            upsampler.name: upsampler(lr)[0],
+            upsampler.name: sr,
             "spline": audio.spline(lr, scale),
             "sinc": audio.sinc(lr, scale),
         }
-        rows.append(_file_scores(hr, outputs, scale, perceptual))
+        rows.append(_file_scores(hr, outputs, scale, perceptual, rate))
+        if fullband:
+            powers.append([metrics.band_power(x, rate, written_from_hz) for x in (hr, sr)])
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            audio.save(out / f"{name}.hr.wav", hr, upsampler.output_rate)
+            audio.save(out / f"{name}.hr.wav", hr, rate)
             audio.save(out / f"{name}.lr.wav", lr, upsampler.input_rate)
-            audio.save(out / f"{name}.sr.wav", outputs[upsampler.name], upsampler.output_rate)
+            audio.save(out / f"{name}.sr.wav", sr, rate)
     table = {name: metrics.mean_scores([row[name] for row in rows]) for name in rows[0]}
     result = {
         "checkpoint": upsampler.name,
@@ -222,6 +265,13 @@ def evaluate(
         "table": table,
         **comparisons(table, upsampler.name),
     }
+    if fullband:
+        result.update(
+            input_rate=upsampler.input_rate,
+            output_rate=rate,
+            visqol_audio_items=sum("visqol_audio" in row[upsampler.name] for row in rows),
+            **written_band_levels(powers, written_from_hz),
+        )
     if out is not None:
         (out / "results.json").write_text(json.dumps(result, indent=2))
         _write_csv(out / "scores.csv", paths, rows)
@@ -246,7 +296,32 @@ def comparisons(table: dict, model: str) -> dict:
             dnsmos_p808_gap_closed=gap_closed(table, model, "dnsmos_p808"),
             distillmos_gap_closed=gap_closed(table, model, "distillmos"),
         )
+    if "visqol_audio" in m:
+        result.update(
+            visqol_audio_gain_vs_sinc=m["visqol_audio"] - sinc["visqol_audio"],
+            lowband_snr_gain_vs_spline_db=m["lowband_snr"] - spline["lowband_snr"],
+        )
     return result
+
+
+def written_band_levels(powers: list[list[np.ndarray]], from_hz: float) -> dict:
+    """The model's level per band from `from_hz` up against the original's, in dB, from each
+    item's [original, model] band powers (`metrics.band_power`): over the corpus (its long-term
+    spectrum: powers summed over every item), the largest deviation of those, per item, and
+    the median over items: the corpus sum is ruled by the loudest voices up there, the median
+    says how a typical recording sounds."""
+    hr, sr = np.sum(powers, axis=0)
+    levels = metrics.level_db(hr, sr)
+    per_item = np.array([metrics.level_db(*item) for item in powers])
+    median = np.median(per_item, axis=0)
+    return {
+        "band_levels_from_hz": from_hz,
+        "band_levels_db": [round(float(v), 3) for v in levels],
+        "band_level_worst_db": float(np.max(np.abs(levels))),
+        "band_levels_db_item_median": [round(float(v), 3) for v in median],
+        "band_level_item_median_worst_db": float(np.max(np.abs(median))),
+        "band_levels_db_per_item": [[round(float(v), 3) for v in item] for item in per_item],
+    }
 
 
 def gap_closed(table: dict, model: str, key: str) -> float | None:
@@ -262,6 +337,7 @@ COLUMNS = (
     ("lsd_hf", "LSD-HF", ".3f"),
     ("lowband_snr", "LB-SNR", ".2f"),
     ("visqol", "ViSQOL", ".3f"),
+    ("visqol_audio", "ViSQOL-A", ".3f"),
     ("pesq", "WB-PESQ", ".3f"),
     ("dnsmos_p808", "P.808", ".3f"),
     ("dnsmos_sig", "SIG", ".3f"),
@@ -283,7 +359,12 @@ def format_table(result: dict) -> str:
     lines = [
         f"{result['files']} items"
         + (f" (files joined to >= {result['joined_s']:g} s)" if result.get("joined_s") else "")
-        + f", scale {result['scale']}, low-pass {result['filter']}",
+        + f", scale {result['scale']}, low-pass {result['filter']}"
+        + (
+            f", {result['input_rate']} -> {result['output_rate']} Hz"
+            if "output_rate" in result
+            else ""
+        ),
         line("method", [title for _, title, _ in shown]),
     ]
     for name, row in table.items():
@@ -304,6 +385,30 @@ def format_table(result: dict) -> str:
             f"DNSMOS P.808 {_percent(result['dnsmos_p808_gap_closed'])}; "
             f"DistillMOS {_percent(result['distillmos_gap_closed'])}"
         )
+    if "visqol_audio_gain_vs_sinc" in result:
+        scored = result["visqol_audio_items"]
+        lines.append(
+            f"ViSQOL (audio, 48 kHz) - sinc = {result['visqol_audio_gain_vs_sinc']:+.3f}"
+            + (
+                f" ({scored} items of >= {metrics.VISQOL_AUDIO_MIN_S:g} s)"
+                if scored < result["files"]
+                else ""
+            )
+            + f"; low-band SNR - spline = {result['lowband_snr_gain_vs_spline_db']:+.2f} dB"
+        )
+    if "band_levels_db" in result:
+        lines.append(
+            f"written band level vs original, dB per {metrics.BAND_WIDTH_HZ / 1000:g} kHz from "
+            f"{result['band_levels_from_hz'] / 1000:g} kHz: "
+            + " ".join(f"{v:+.1f}" for v in result["band_levels_db"])
+            + f" (worst {result['band_level_worst_db']:.1f} dB)"
+        )
+    if "band_levels_db_item_median" in result:
+        lines.append(
+            "  the same, median over items: "
+            + " ".join(f"{v:+.1f}" for v in result["band_levels_db_item_median"])
+            + f" (worst {result['band_level_item_median_worst_db']:.1f} dB)"
+        )
     return "\n".join(lines)
 
 
@@ -318,12 +423,15 @@ def ship(
     default: bool = False,
     scale: int | None = None,
     written_gain_db: float | None = None,
+    crossover: float | None = None,
 ) -> dict:
     """Copy run/best.safetensors to model/checkpoints/<name>.safetensors, marking the default.
 
     Only one shipped model per (input rate, scale) stays the default. `scale` ships a multi-rate
     net for one of its scales (ship it once per scale, under a name each); `written_gain_db`
-    sets a time-frequency generator's level for the band it writes at that scale.
+    sets a time-frequency generator's level for the band it writes at that scale, `crossover`
+    where (a fraction of the input's Nyquist) its output stops being the input (1.0: all of the
+    input's band is kept as it is, for input whose band really reaches its Nyquist).
     """
     from model import checkpoint
 
@@ -334,6 +442,10 @@ def ship(
         if meta["class"] != "SpectralBWE":
             raise ValueError(f"--written-gain-db: {meta['class']} writes no band of its own")
         meta = {**meta, "args": {**meta["args"], "written_gain_db": written_gain_db}}
+    if crossover is not None:
+        if meta["class"] != "SpectralBWE":
+            raise ValueError(f"--crossover: {meta['class']} has no crossover")
+        meta = {**meta, "args": {**meta["args"], "crossover": crossover}}
     training = {**meta["training"], "default": default, "run": Path(run).name}
     if default:
         for entry in registry.available_models():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,7 +50,7 @@ class Upsampler:
         input_rate: int,
         scale: int,
         device: str = "auto",
-        chunk: int = 32768,
+        chunk: int | None = None,
         margin: int | None = None,
         fade: int = 1024,
         batch: int = 8,
@@ -64,6 +65,11 @@ class Upsampler:
         self.output_rate = self.input_rate * self.scale
         # Chunk edges spoil what the net sees there: drop at least as much as it reaches.
         margin = margin if margin is not None else max(1024, getattr(net, "context", 0))
+        if chunk is None:
+            # At least four times what the margins and fade drop, a power of two: a net that
+            # reaches far (the 48 kHz one, 10k samples a side) would otherwise spend two thirds
+            # of each 32k chunk on samples that are thrown away.
+            chunk = max(32768, 1 << math.ceil(math.log2(4 * (2 * margin + fade))))
         self.chunk, self.margin, self.fade, self.batch = chunk, margin, fade, batch
 
     @classmethod
@@ -79,7 +85,7 @@ class Upsampler:
         """A shipped model by (input rate, scale), a shipped name, a checkpoint path, or "spline"
         (the untrained baseline, at any rate)."""
         if checkpoint_path == "spline":
-            rate = input_rate or registry.OUTPUT_RATE // scale
+            rate = input_rate or registry.spline_rate(scale)
             return cls(
                 Spline(), name="spline", input_rate=rate, scale=scale, device=device, **chunking
             )
@@ -137,3 +143,25 @@ class Upsampler:
                     progress((channel + done) / channels)
         # Edges of the whole signal have only one chunk's weight; dividing keeps them exact.
         return (out / np.maximum(weight, 1e-6))[lead : lead + n]
+
+
+class Chain:
+    """Upsamplers run one after another (x2 then x3: 8 -> 48 kHz), called like one Upsampler:
+    [C x T] at the first's `input_rate` -> [C x T*scale] at the last's `output_rate`."""
+
+    def __init__(self, stages: list[Upsampler]):
+        self.stages = stages
+        self.names = [stage.name for stage in stages]
+        self.input_rate, self.output_rate = stages[0].input_rate, stages[-1].output_rate
+
+    def __call__(
+        self, x_lowres: np.ndarray, progress: Callable[[float], None] | None = None
+    ) -> np.ndarray:
+        y = x_lowres
+        for i, stage in enumerate(self.stages):
+            # Each stage fills an equal share of the progress: `i` of them are done.
+            share = (
+                (lambda done, i=i: progress((i + done) / len(self.stages))) if progress else None
+            )
+            y = stage(y, progress=share)
+        return y

@@ -115,12 +115,16 @@ def mel_loss(
 
 
 def spectral_objective(
-    stft_weight: float, phase_weight: float = 0.3, mel_weight: float = 0.0, mel_over: float = 1.0
+    stft_weight: float,
+    phase_weight: float = 0.3,
+    mel_weight: float = 0.0,
+    mel_over: float = 1.0,
+    rate: int = 16000,
 ):
     """The spectral generator's objective (y, target, net, scale) -> scalar: log magnitude and
     phase of the output's own STFT against the target's, plus `mel_weight` x the log mel-band
-    energies (too much energy `mel_over` times dearer than too little) and `stft_weight` x
-    multi-resolution STFT.
+    energies (too much energy `mel_over` times dearer than too little; bands on the mel scale of
+    audio at `rate`) and `stft_weight` x multi-resolution STFT.
     """
 
     def objective(y: torch.Tensor, target: torch.Tensor, net, scale: int) -> torch.Tensor:
@@ -132,7 +136,7 @@ def spectral_objective(
             + stft_weight * stft_loss(y, target)
         )
         if mel_weight:
-            total = total + mel_weight * mel_loss(spec, truth, over=mel_over)
+            total = total + mel_weight * mel_loss(spec, truth, rate, over=mel_over)
         return total
 
     return objective
@@ -147,14 +151,20 @@ LOSSES = {
 }
 
 
-def objective(loss: str, stft_weight: float, mel_weight: float = 0.0, mel_over: float = 1.0):
+def objective(
+    loss: str,
+    stft_weight: float,
+    mel_weight: float = 0.0,
+    mel_over: float = 1.0,
+    rate: int = 16000,
+):
     """The training objective (y, target, net, scale) -> scalar, `y` the net's output over the
-    target's span: the `loss` term plus `stft_weight` x multi-resolution STFT (and, for the
-    spectral generator, `mel_weight` x log mel-band energies)."""
+    target's span at `rate`: the `loss` term plus `stft_weight` x multi-resolution STFT (and, for
+    the spectral generator, `mel_weight` x log mel-band energies)."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
     if loss == "spectral":
-        return spectral_objective(stft_weight, mel_weight=mel_weight, mel_over=mel_over)
+        return spectral_objective(stft_weight, mel_weight=mel_weight, mel_over=mel_over, rate=rate)
     fit = LOSSES[loss][0]
 
     def waveform(y: torch.Tensor, target: torch.Tensor, net, scale: int) -> torch.Tensor:

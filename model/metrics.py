@@ -1,4 +1,6 @@
-"""Quality metrics: SNR and log-spectral distance (LSD, LSD-HF) as the AP-BWE evaluation defines them."""
+"""Quality metrics: SNR and log-spectral distance (LSD, LSD-HF) as the AP-BWE evaluation defines
+them, the written band's level against the original's, and what listeners hear (ViSQOL, PESQ,
+DNSMOS, DistillMOS)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import types
 
 import numpy as np
 
+# AP-BWE's cal_metrics.py takes one STFT for every rate, 16 kHz and 48 kHz output alike.
 N_FFT = 2048
 HOP = 512
 
@@ -26,8 +29,8 @@ def snr(ref: np.ndarray, est: np.ndarray) -> float:
     return float(10 * np.log10((power + 1e-20) / (noise + 1e-20)))
 
 
-def log_power_spectrogram(x: np.ndarray) -> np.ndarray:
-    """log10 of |STFT|^2 clamped at 1e-8: [frames x bins], n_fft 2048, hop 512, periodic Hann.
+def power_spectrogram(x: np.ndarray) -> np.ndarray:
+    """|STFT|^2: [frames x bins], n_fft 2048, hop 512, periodic Hann.
 
     Frames are centred with reflect padding of n_fft // 2 on each side (torch.stft(center=True)).
     """
@@ -38,8 +41,12 @@ def log_power_spectrogram(x: np.ndarray) -> np.ndarray:
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)  # periodic Hann
     n_frames = 1 + (len(x) - N_FFT) // HOP
     idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
-    spec = np.fft.rfft(x[idx] * window, axis=-1)
-    return np.log10(np.maximum(np.abs(spec) ** 2, 1e-8))
+    return np.abs(np.fft.rfft(x[idx] * window, axis=-1)) ** 2
+
+
+def log_power_spectrogram(x: np.ndarray) -> np.ndarray:
+    """log10 of |STFT|^2 clamped at 1e-8: [frames x bins] (`power_spectrogram`)."""
+    return np.log10(np.maximum(power_spectrogram(x), 1e-8))
 
 
 def _lsd_bins(ref: np.ndarray, est: np.ndarray, first_bin: int) -> float:
@@ -69,8 +76,45 @@ def score(ref: np.ndarray, est: np.ndarray, scale: int) -> dict[str, float]:
 
 
 def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
-    """The mean of each score over files (or patches): one row of a validation table."""
-    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]} if rows else {}
+    """The mean of each score over the files (or patches) that have it: one row of a validation
+    table."""
+    keys = dict.fromkeys(key for row in rows for key in row)
+    return {key: float(np.mean([row[key] for row in rows if key in row])) for key in keys}
+
+
+# ---------------------------------------------------------------- the written band's level
+BAND_WIDTH_HZ = 1000.0
+
+
+def band_power(
+    x: np.ndarray, rate: int, low_hz: float, width_hz: float = BAND_WIDTH_HZ
+) -> np.ndarray:
+    """Power of `x` in bands `width_hz` wide from `low_hz` up to the Nyquist, summed over every
+    STFT frame (the long-term spectrum, unnormalised): [bands]. The Nyquist bin joins the top band;
+    a top band cut short by the Nyquist is kept, narrower."""
+    starts = np.arange(low_hz, rate / 2, width_hz)
+    freqs = np.arange(N_FFT // 2 + 1) * rate / N_FFT
+    above = freqs >= low_hz
+    band = np.minimum(((freqs[above] - low_hz) // width_hz).astype(int), len(starts) - 1)
+    per_bin = power_spectrogram(x).sum(axis=0)[above]
+    return np.bincount(band, weights=per_bin, minlength=len(starts))
+
+
+def level_db(ref_power: np.ndarray, est_power: np.ndarray) -> np.ndarray:
+    """10 log10(est / ref) per band: summed band powers of several items give the corpus's
+    long-term level, one item's its own."""
+    return 10 * np.log10((np.asarray(est_power) + 1e-20) / (np.asarray(ref_power) + 1e-20))
+
+
+def band_levels_db(
+    ref: np.ndarray, est: np.ndarray, rate: int, low_hz: float, width_hz: float = BAND_WIDTH_HZ
+) -> np.ndarray:
+    """The level of `est` against `ref` in each band from `low_hz` up (`band_power`), in dB:
+    0 where the written band is as loud as the original's, negative where it is quieter. [bands]"""
+    ref, est = _match(ref, est)
+    return level_db(
+        band_power(ref, rate, low_hz, width_hz), band_power(est, rate, low_hz, width_hz)
+    )
 
 
 # ---------------------------------------------------------------- what listeners hear
@@ -79,6 +123,10 @@ def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
 # never pays for them.
 
 PERCEPTUAL_RATE = 16000  # all four are defined on 16 kHz wideband speech
+FULLBAND_RATE = 48000  # ViSQOL's audio mode
+# Audio mode compares 30-frame patches (80 ms windows, 20 ms apart) from the 15th frame on: 45
+# frames, 0.96 s, is the shortest audio it scores.
+VISQOL_AUDIO_MIN_S = 0.96
 
 
 def lowband_snr(
@@ -93,25 +141,41 @@ def lowband_snr(
     return snr(signal.sosfiltfilt(sos, ref), signal.sosfiltfilt(sos, est))
 
 
-def _visqol_api():
-    global _VISQOL
-    if _VISQOL is None:
+def _visqol_api(mode: str = "speech"):
+    if mode not in _VISQOL:
         from visqol import VisqolApi
 
         api = VisqolApi()
-        # Speech mode with the lattice mapper, as ViSQOL v3's own speech default.
-        api.create(mode="speech", use_lattice_model=True)
-        _VISQOL = api
-    return _VISQOL
+        if mode == "speech":
+            # The lattice mapper, as ViSQOL v3's own speech default.
+            api.create(mode="speech", use_lattice_model=True)
+        else:
+            # 32 gammatone bands from 50 Hz to the Nyquist and the bundled SVR mapper
+            # (libsvm_nu_svr_model.txt), as AP-BWE's cal_visqol_48k.py scores 48 kHz output.
+            api.create(mode="audio")
+        _VISQOL[mode] = api
+    return _VISQOL[mode]
 
 
-_VISQOL = None
+_VISQOL: dict = {}
 
 
 def visqol(ref: np.ndarray, est: np.ndarray, rate: int = PERCEPTUAL_RATE) -> float:
     """ViSQOL v3 MOS-LQO (speech mode, lattice mapper) of `est` against `ref`, 1..5."""
     ref, est = _match(ref, est)
     return float(_visqol_api().measure_from_arrays(ref, est, rate).moslqo)
+
+
+def visqol_audio(ref: np.ndarray, est: np.ndarray, rate: int = FULLBAND_RATE) -> float:
+    """ViSQOL v3 MOS-LQO in audio mode at 48 kHz (resampled there from `rate`): about 1..4.73,
+    the top being what identical audio gets. Unlike speech mode (capped at 8 kHz) it hears up to
+    24 kHz, so it judges a written band above 8 kHz."""
+    ref, est = _match(ref, est)
+    if rate != FULLBAND_RATE:
+        from model.audio import resample
+
+        ref, est = _match(resample(ref, rate, FULLBAND_RATE), resample(est, rate, FULLBAND_RATE))
+    return float(_visqol_api("audio").measure_from_arrays(ref, est, FULLBAND_RATE).moslqo)
 
 
 def wb_pesq(ref: np.ndarray, est: np.ndarray, rate: int = PERCEPTUAL_RATE) -> float:
@@ -203,3 +267,17 @@ def perceptual(ref: np.ndarray, est: np.ndarray, scale: int, rate: int = PERCEPT
         "pesq": wb_pesq(ref, est, rate),
         **reference_free(est, rate),
     }
+
+
+def fullband(ref: np.ndarray, est: np.ndarray, input_rate: int, rate: int = FULLBAND_RATE) -> dict:
+    """Low-band SNR and ViSQOL in audio mode of one estimate at a rate above 16 kHz (48 kHz) against
+    its reference; no ViSQOL for audio shorter than it can score (`VISQOL_AUDIO_MIN_S`).
+
+    WB-PESQ, DNSMOS, DistillMOS and ViSQOL's speech mode are defined on 16 kHz audio: resampled
+    there they would hear only the band below 8 kHz, which a 16 kHz-input model keeps, and none of
+    the band it writes; so they are left out here.
+    """
+    scores = {"lowband_snr": lowband_snr(ref, est, input_rate, rate)}
+    if np.size(ref) / rate >= VISQOL_AUDIO_MIN_S:
+        scores["visqol_audio"] = visqol_audio(ref, est, rate)
+    return scores

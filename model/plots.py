@@ -103,6 +103,16 @@ def _nice_step(span: float, most: int) -> float:
     return 10.0**6
 
 
+def _frequency_step(top_khz: float) -> float:
+    """A kHz tick step that ends on the top of the axis when one of 1, 2, 4 or 5 kHz does so in at
+    most 8 intervals (8 kHz: every 1 kHz; 24 kHz: every 4 kHz, the input's 8 kHz among them);
+    otherwise a 1-2-5 step (22.05 kHz: every 5 kHz)."""
+    for step in (1.0, 2.0, 4.0, 5.0):
+        if top_khz / step <= 8 and (top_khz / step).is_integer():
+            return step
+    return _nice_step(top_khz, 8)
+
+
 def _label(value: float) -> str:
     return f"{value:g}"
 
@@ -184,7 +194,7 @@ def _ink(layout: _Layout, titles: list[str]) -> np.ndarray:
     mask = Image.new("L", (layout.width, HEIGHT), 0)
     draw, font = ImageDraw.Draw(mask), _font()
     bottom = TOP + layout.inner_h
-    x_step, y_step = _nice_step(layout.duration, 6), _nice_step(layout.top_khz, 8)
+    x_step, y_step = _nice_step(layout.duration, 6), _frequency_step(layout.top_khz)
     for i, (x0, title) in enumerate(zip(layout.lefts, titles, strict=True)):
         x1 = x0 + layout.inner_w
         draw.rectangle([x0 - 1, TOP - 1, x1, bottom], outline=255)

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+# Wideband: what the x2 and x4 models write, and what the full-band (x3) model reads.
 OUTPUT_RATE = 16000
-SPLINE_SCALES = (2, 4)
+FULL_BAND_RATE = 48000
+# The spline baseline beside each shipped model: (input rate, scale).
+SPLINE_PAIRS = ((8000, 2), (16000, 3), (4000, 4))
 # A detected bandwidth may stand a few per cent above the true edge (a filter's skirt), so a model
 # whose input band is this much narrower still holds it.
 BANDWIDTH_TOLERANCE = 1.08
@@ -27,7 +30,7 @@ def read_header(path: str | Path) -> dict:
 
 
 def available_models() -> list[dict]:
-    """Shipped checkpoints (default first for each scale), then the spline baseline per scale.
+    """Shipped checkpoints (default first for each scale), then the spline baseline per pair.
 
     A file named `<name>.safetensors` is the default for its (input rate, scale) when its metadata
     says `"default": true` in the training record.
@@ -49,13 +52,13 @@ def available_models() -> list[dict]:
             }
         )
     models.sort(key=lambda m: (m["scale"], not m["default"], m["name"]))
-    for scale in SPLINE_SCALES:
+    for rate, scale in SPLINE_PAIRS:
         models.append(
             {
                 "name": "spline",
-                "input_rate": OUTPUT_RATE // scale,
+                "input_rate": rate,
                 "scale": scale,
-                "output_rate": OUTPUT_RATE,
+                "output_rate": rate * scale,
                 "arch": "Spline",
                 "path": None,
                 "default": False,
@@ -86,16 +89,41 @@ def find(name: str | None, input_rate: int | None, scale: int) -> dict:
 
 def for_scale(meta: dict, scale: int, name: str = "this checkpoint") -> dict:
     """A multi-rate checkpoint's metadata re-targeted at `scale`, one of the scales it learned
-    (LookupError for any other)."""
+    (LookupError for any other): the same output rate, from a wider or narrower input."""
     scales = meta["args"].get("scales")
     if not scales or scale not in scales:
         raise LookupError(f"{name} upsamples by {scales or meta['scale']}, not by {scale}")
+    output_rate = meta["input_rate"] * meta["scale"]
     return {
         **meta,
         "args": {**meta["args"], "scale": scale},
         "scale": scale,
-        "input_rate": OUTPUT_RATE // scale,
+        "input_rate": output_rate // scale,
     }
+
+
+def spline_rate(scale: int) -> int:
+    """The input rate the spline baseline takes by default at `scale`: its shipped pair's, or
+    16 kHz / scale for a scale nothing ships at."""
+    rates = [rate for rate, s in SPLINE_PAIRS if s == scale]
+    return rates[0] if rates else OUTPUT_RATE // scale
+
+
+def stage_to(rate: int, output_rate: int, baseline: bool = False) -> dict | None:
+    """The model that takes audio at `rate` on to `output_rate` (16 -> 48 kHz after a wideband
+    model): the shipped default for that pair, or spline when `baseline` (a chain of baselines
+    stays one) or when no checkpoint serves it; None when no pair leads there."""
+    if output_rate % rate:
+        return None
+    pair = [
+        m
+        for m in available_models()
+        if m["input_rate"] == rate and m["scale"] == output_rate // rate
+    ]
+    shipped = [m for m in pair if m["path"]]
+    if shipped and not baseline:
+        return shipped[0]
+    return next((m for m in pair if m["name"] == "spline"), None)
 
 
 def checkpoint_path(name_or_path: str | Path | None, input_rate: int | None, scale: int) -> Path:
@@ -106,21 +134,26 @@ def checkpoint_path(name_or_path: str | Path | None, input_rate: int | None, sca
     return path
 
 
-def scale_for_bandwidth(bandwidth_hz: float, output_rate: int = OUTPUT_RATE) -> int:
-    """The largest scale whose input band (output_rate / 2 / scale) holds `bandwidth_hz`, so the
-    input is never resampled below its own band; AlreadyWide when no scale adds anything."""
-    top = output_rate / 2
-    if bandwidth_hz >= ALREADY_WIDE * top:
+def pair_for_bandwidth(bandwidth_hz: float) -> tuple[int, int]:
+    """(input rate, scale) of the model for audio whose band ends at `bandwidth_hz`: among the
+    shipped pairs, those whose input band holds it (the input is never resampled below its own
+    band) and whose output is wider, the narrowest input band, then the smallest scale (3.4 kHz
+    telephone audio: 8 -> 16 kHz; a 16 kHz file: 16 -> 48 kHz). AlreadyWide when none adds
+    anything."""
+    pairs = sorted({(m["input_rate"], m["scale"]) for m in available_models()})
+    holds = [(r, s) for r, s in pairs if r / 2 * BANDWIDTH_TOLERANCE >= bandwidth_hz]
+    adds = [(r, s) for r, s in holds if bandwidth_hz < ALREADY_WIDE * r * s / 2]
+    if adds:
+        return adds[0]
+    widest_output = max(r * s for r, s in pairs)
+    if bandwidth_hz >= ALREADY_WIDE * widest_output / 2:
         raise AlreadyWide(
             f"the audio already reaches {bandwidth_hz / 1000:.1f} kHz, as wide as the "
-            f"{output_rate / 1000:g} kHz output ({top / 1000:g} kHz): there is no band to add"
+            f"{widest_output / 1000:g} kHz output ({widest_output / 2000:g} kHz): there is no "
+            "band to add"
         )
-    scales = sorted({m["scale"] for m in available_models()}, reverse=True)
-    for scale in scales:
-        if top / scale * BANDWIDTH_TOLERANCE >= bandwidth_hz:
-            return scale
-    widest = top / scales[-1]
+    widest_input = max(r for r, _ in pairs)
     raise AlreadyWide(
         f"the audio reaches {bandwidth_hz / 1000:.1f} kHz, above the widest model input band "
-        f"({widest / 1000:g} kHz): upsampling it would first throw away what lies between"
+        f"({widest_input / 2000:g} kHz): upsampling it would first throw away what lies between"
     )

@@ -15,7 +15,14 @@ import numpy as np
 import torch
 
 from model import checkpoint, losses, metrics, registry
-from model.batches import crop, interpolate_windows, make_batch, patch_stride, stream_windows
+from model.batches import (
+    crop,
+    data_rate,
+    interpolate_windows,
+    make_batch,
+    patch_stride,
+    stream_windows,
+)
 from model.discriminators import Adversary
 from model.inference import pick_device
 from model.nets import DNN, AudioTFiLMNet, AudioUNet, parameter_count
@@ -31,6 +38,8 @@ PRESETS: dict[str, tuple[type, dict]] = {
     "dnn": (DNN, dict(frame=256, hidden=1024, layers=2)),
     "tiny": (AudioUNet, dict(depth=2, base_filters=8, max_filters=16, max_kernel=9, dropout=0.0)),
     "spectral": (SpectralBWE, dict(n_fft=512, hop=128, channels=192, blocks=8, kernel=7)),
+    # The same frames in time (32 ms windows, 8 ms hop) for 48 kHz full-band data.
+    "spectral-fb": (SpectralBWE, dict(n_fft=1536, hop=384, channels=192, blocks=8, kernel=7)),
     "tiny-spectral": (SpectralBWE, dict(n_fft=256, hop=64, channels=16, blocks=1, kernel=3)),
 }
 SELECTIONS = ("merit", "snr", "lsd")
@@ -51,7 +60,7 @@ class TrainConfig:
     """What `train` is asked to do; `python -m model train` has one option per field."""
 
     model: str = _option("audiounet", "net preset", PRESETS)
-    scale: int = _option(4, "upsampling factor (input rate = 16 kHz / scale)")
+    scale: int = _option(4, "upsampling factor (input rate = the data's rate / scale)")
     epochs: int = _option(10, "epochs planned (the learning rate decays over them)")
     batch_size: int = _option(16, "patches per step")
     lr: float = _option(3e-4, "peak learning rate (Adam)")
@@ -94,7 +103,13 @@ def predict(net, interpolated: np.ndarray, device="cpu", batch: int = 32) -> np.
 
 
 def validate(
-    net, val_hr: np.ndarray, scale: int, device, limit: int = 400, stride: int | None = None
+    net,
+    val_hr: np.ndarray,
+    scale: int,
+    device,
+    limit: int = 400,
+    stride: int | None = None,
+    rate: int = registry.OUTPUT_RATE,
 ):
     """Mean SNR / LSD / LSD-HF over validation patches for the net and for spline.
 
@@ -103,9 +118,9 @@ def validate(
     """
     n = min(limit, len(val_hr))
     idx = np.linspace(0, len(val_hr) - 1, n).astype(int)
-    hr = val_hr[idx].astype(np.float32)
-    windows, _ = stream_windows(val_hr, idx, stride, scale)
-    interpolated = interpolate_windows(windows, scale, ["cheby8"] * n, None)
+    windows, lead = stream_windows(val_hr, idx, stride, scale)
+    hr = val_hr[idx, : windows.shape[1] - 2 * lead].astype(np.float32)
+    interpolated = interpolate_windows(windows, scale, ["cheby8"] * n, None, rate)
     net.eval()
     out = crop(predict(net, interpolated, device), hr.shape[1])
     interpolated = crop(interpolated, hr.shape[1])
@@ -211,13 +226,15 @@ def output(net, x: torch.Tensor, length: int, scale: int) -> torch.Tensor:
 
 def train_epoch(net, opt, fit, adversary, data, config: TrainConfig, steps: int, rng, device):
     """One epoch of `steps` optimizer steps (and as many discriminator steps with an adversary);
-    `data` is (train_hr, stride). The step losses."""
+    `data` is (train_hr, stride, rate). The step losses."""
     net.train()
     step_losses = []
     for step in range(steps):
         scale = config.mix_scale if config.mix_scale and step % 2 else config.scale
         augment = dict(speed=config.speed, degrade=config.degrade, chain=config.chain)
-        batch = make_batch(data[0], scale, rng, config.batch_size, True, stride=data[1], **augment)
+        batch = make_batch(
+            data[0], scale, rng, config.batch_size, True, stride=data[1], rate=data[2], **augment
+        )
         x, target = (t.to(device) for t in batch)
         y = output(net, x, target.shape[-1], scale)
         objective = fit(y, target, net, scale)
@@ -277,7 +294,7 @@ def train(data: Path, out: Path, **options) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     train_hr = np.load(Path(data) / "train_hr.npy", mmap_mode="r")
     val_hr = np.load(Path(data) / "val_hr.npy", mmap_mode="r")
-    stride = patch_stride(data)
+    stride, rate = patch_stride(data), data_rate(data)
     state_path = out / "state.pt"
     resuming = state_path.exists()
     # On resume the weights come from state.pt; `init` only seeds a new run.
@@ -300,12 +317,14 @@ def train(data: Path, out: Path, **options) -> dict:
         flush=True,
     )
     rng = np.random.default_rng(config.seed + start)
-    fit = losses.objective(config.loss, config.stft_weight, config.mel_weight, config.mel_over)
+    fit = losses.objective(
+        config.loss, config.stft_weight, config.mel_weight, config.mel_over, rate
+    )
     save = functools.partial(
         checkpoint.save,
         net=net,
         init_args=args,
-        input_rate=registry.OUTPUT_RATE // config.scale,
+        input_rate=rate // config.scale,
         scale=config.scale,
         half=True,
     )
@@ -315,11 +334,11 @@ def train(data: Path, out: Path, **options) -> dict:
         print(f"epoch {epoch}/{config.epochs}", flush=True)
         set_learning_rate(opt, config, epoch - 1)
         step_losses = train_epoch(
-            net, opt, fit, adversary, (train_hr, stride), config, steps, rng, device
+            net, opt, fit, adversary, (train_hr, stride, rate), config, steps, rng, device
         )
         all_losses += step_losses
         wall += time.time() - t0
-        val = validate(net, val_hr, config.scale, device, stride=stride)
+        val = validate(net, val_hr, config.scale, device, stride=stride, rate=rate)
         row = log_row(epoch, epoch * steps, step_losses, val, wall)
         append_log(out / "log.csv", row)
         print(json.dumps(row), flush=True)
@@ -366,7 +385,14 @@ def average(run: Path, out: Path, *, data: Path, first: int, last: int | None = 
             total[k] += v.double()
     net.load_state_dict({k: (v / len(chosen)).float() for k, v in total.items()})
     val_hr = np.load(Path(data) / "val_hr.npy", mmap_mode="r")
-    val = validate(net, val_hr, meta["scale"], "cpu", stride=patch_stride(Path(data)))
+    val = validate(
+        net,
+        val_hr,
+        meta["scale"],
+        "cpu",
+        stride=patch_stride(Path(data)),
+        rate=meta["input_rate"] * meta["scale"],
+    )
     epochs = [int(f.stem) for f in chosen]
     # The last epoch's record (its steps, wall time), with the average's own validation.
     training = {

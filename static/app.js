@@ -34,6 +34,7 @@ const ui = {
   downloadHint: $("download-hint"),
   spectrogram: $("spectrogram"),
   spectrogramLink: $("spectrogram-link"),
+  spectrogramCaption: $("spectrogram-caption"),
   timings: $("timings"),
   metricsBox: $("metrics-box"),
   metricsBody: document.querySelector("#metrics tbody"),
@@ -199,8 +200,10 @@ function fitScaleToMode() {
 }
 
 function fillModels() {
+  const modelRate = ui.outputRate.querySelector('option[value="model"]');
   if (ui.scale.value === AUTO) {
     ui.model.replaceChildren(new Option("the default for the detected band", ""));
+    modelRate.textContent = "the model's";
     return;
   }
   const scale = Number(ui.scale.value);
@@ -210,6 +213,7 @@ function fillModels() {
   );
   const preferred = models.find((m) => m.default) || models.find((m) => m.name !== "spline") || models[0];
   if (preferred) ui.model.value = preferred.name;
+  if (models.length) modelRate.textContent = `the model's (${kHz(models[0].output_rate)})`;
 }
 
 function modelInfo(name, scale) {
@@ -359,11 +363,18 @@ function choiceText(status, rate) {
         `its input keeps all of that band (the dotted line in the spectrograms).`,
     );
   }
-  if (params.output_rate === "input" && info && rate.high > info.output_rate) {
+  const chain = status.chain || [];
+  const next = info && chain.length > 1 && config.models.find((m) => m.name === chain[1] && m.input_rate === info.output_rate);
+  if (next) {
     parts.push(
-      `Written at ${kHz(rate.high)} to match your file; nothing above ` +
-        `${kHz(info.output_rate / 2)} is added.`,
+      `Then ${next.name} (×${next.scale}, ${kHz(next.input_rate)} → ${kHz(next.output_rate)}) ` +
+        `restored the band up to ${kHz(next.output_rate / 2)}.`,
     );
+  }
+  const top = next ? next.output_rate : info && info.output_rate;
+  if (["input", "48000"].includes(params.output_rate) && top && rate.high > top) {
+    const why = params.output_rate === "input" ? "to match your file" : "as asked";
+    parts.push(`Written at ${kHz(rate.high)} ${why}; nothing above ${kHz(top / 2)} is added.`);
   }
   return parts.join(" ");
 }
@@ -390,7 +401,8 @@ function render(status, rate) {
 
   ui.download.href = `${files["superres.wav"]}?download=1`;
   ui.download.setAttribute("download", rate.high ? `superres-${rate.high / 1000}k.wav` : "superres.wav");
-  ui.downloadHint.textContent = `16-bit WAV at ${highRate}, model ${params.model || "default"}`;
+  const models = status.chain && status.chain.length ? status.chain.join(" then ") : params.model || "default";
+  ui.downloadHint.textContent = `16-bit WAV at ${highRate}, model ${models}`;
   show(ui.choice, choiceText(status, rate));
   show(ui.warnings, (status.warnings || []).map((w) => `Note: ${w}.`).join(" "));
   ui.spectrogramLink.hidden = !files["spectrogram.png"];
@@ -398,6 +410,11 @@ function render(status, rate) {
     ui.spectrogram.src = files["spectrogram.png"];
     ui.spectrogramLink.href = files["spectrogram.png"];
   }
+  // The spectrograms run to the output's Nyquist: 8 kHz, or 24 kHz for full-band output.
+  const caption = rate.high && rate.low
+    ? `Frequency from 0 to ${kHz(rate.high / 2)}; the dashed line is the low-res input's ${kHz(rate.low / 2)} limit.`
+    : "";
+  show(ui.spectrogramCaption, files["spectrogram.png"] ? caption : "");
 
   const t = status.timings || {};
   const speed = (factor) => (factor == null ? "–" : `${number(factor, 1)}× real time`);
@@ -432,7 +449,8 @@ function render(status, rate) {
     ui.metricsBody.replaceChildren(
       ...rows.map(([name, m]) => {
         const tr = document.createElement("tr");
-        const cells = [name, `${number(m.snr, 1)} dB`, number(m.lsd, 2), number(m.lsd_hf, 2)];
+        const dB = (value) => (value == null ? "–" : `${number(value, 1)} dB`);
+        const cells = [name, dB(m.snr), number(m.lsd, 2), number(m.lsd_hf, 2), dB(m.lowband_snr)];
         cells.forEach((text, i) => {
           const cell = document.createElement(i === 0 ? "th" : "td");
           if (i === 0) cell.scope = "row";

@@ -1,4 +1,7 @@
-"""model.audio.bandwidth: where a recording's spectrum really ends, and the scale that choice gives."""
+"""model.audio.bandwidth: where a recording's spectrum really ends, and the model (input rate,
+scale) that choice gives."""
+
+import re
 
 import numpy as np
 import pytest
@@ -90,13 +93,46 @@ def test_too_short_or_silent_audio_counts_as_full_band():
 
 
 @pytest.mark.parametrize(
-    ("bandwidth_hz", "scale"), [(1900, 4), (2150, 4), (3400, 2), (3950, 2), (4200, 2)]
+    ("bandwidth_hz", "pair"),
+    [
+        (1900, (4000, 4)),
+        (2150, (4000, 4)),  # a low-pass's skirt a little past 2 kHz still counts
+        (3400, (8000, 2)),  # telephone audio: wideband, not full band
+        (3950, (8000, 2)),
+        (4200, (8000, 2)),
+        (5500, (16000, 3)),
+        (7300, (16000, 3)),  # a 16 kHz file
+        (8000, (16000, 3)),
+        (8600, (16000, 3)),
+    ],
 )
-def test_the_scale_keeps_the_whole_input_band(bandwidth_hz, scale):
-    assert registry.scale_for_bandwidth(bandwidth_hz) == scale
+def test_the_narrowest_model_input_band_that_holds_the_audio_is_chosen(bandwidth_hz, pair):
+    assert registry.pair_for_bandwidth(bandwidth_hz) == pair
 
 
-@pytest.mark.parametrize("bandwidth_hz", [5500, 7800])
-def test_input_as_wide_as_every_model_is_refused_with_the_reason(bandwidth_hz):
-    with pytest.raises(registry.AlreadyWide, match="kHz"):
-        registry.scale_for_bandwidth(bandwidth_hz)
+@pytest.mark.parametrize(
+    ("bandwidth_hz", "reason"),
+    [
+        (9000, "above the widest model input band (8 kHz)"),
+        (15000, "above the widest model input band (8 kHz)"),
+        (21500, "above the widest model input band (8 kHz)"),
+        (21600, "as wide as the 48 kHz output (24 kHz): there is no band to add"),
+        (24000, "as wide as the 48 kHz output (24 kHz): there is no band to add"),
+    ],
+)
+def test_input_no_model_adds_to_is_refused_with_the_reason(bandwidth_hz, reason):
+    with pytest.raises(registry.AlreadyWide, match=re.escape(reason)):
+        registry.pair_for_bandwidth(bandwidth_hz)
+
+
+@pytest.mark.parametrize("file_rate", [16000, 44100, 48000])
+def test_speech_whose_band_stops_near_8khz_goes_to_the_full_band_model(speech_wav, file_rate):
+    """The 16 kHz clip as it is, and in 44.1 and 48 kHz files: its content stops near 8 kHz."""
+    x, rate = audio.load(speech_wav)
+    recording = audio.resample(audio.to_mono(x), rate, file_rate)
+    assert registry.pair_for_bandwidth(audio.bandwidth(recording, file_rate)) == (16000, 3)
+
+
+def test_full_band_audio_has_no_band_to_add():
+    with pytest.raises(registry.AlreadyWide, match="no band to add"):
+        registry.pair_for_bandwidth(audio.bandwidth(_speechlike(48000), 48000))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -11,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from PIL import Image
 from scipy import signal
 from werkzeug.serving import make_server
 
-from model import audio
+from model import audio, plots
 from webapp import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -192,6 +194,70 @@ def test_record_predict_listen_download(page, tmp_path):
     # Phone width: the finished view still fits without sideways scrolling.
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def record(page, seconds: float) -> float:
+    """Record from the fake microphone until the recorder holds `seconds`; the recording's length."""
+    button(page, "Record").click()
+    page.wait_for_function(
+        "(seconds) => document.getElementById('rec-timer').textContent.split(':')"
+        ".reduce((total, part) => 60 * total + Number(part), 0) >= seconds",
+        arg=seconds,
+        timeout=HANG_MS,
+    )
+    button(page, "Stop").click()
+    page.wait_for_function(
+        "() => Number.isFinite(document.getElementById('input-player').duration)"
+    )
+    return page.evaluate("document.getElementById('input-player').duration")
+
+
+def test_a_48k_recording_in_simulate_mode_at_x3_comes_back_at_48k(page, tmp_path):
+    """The browser's own rate kept: a 16 kHz copy restored to 48 kHz and scored against it."""
+    recorded_s = record(page, 2)
+    assert re.search(r"at (48|44\.1) kHz", page.locator("#input-summary").inner_text())
+    page.locator("#scale").select_option("3")
+    assert "16 kHz → 48 kHz" in page.locator("#scale option:checked").inner_text()
+    button(page, "Predict").click()
+    spectrogram = wait_for_result(page)
+
+    assert page.locator("#rate-superres").inner_text() == "48 kHz"
+    assert page.locator("#rate-lowres").inner_text() == "16 kHz"
+    caption = page.locator("#spectrogram-caption").inner_text()
+    assert "0 to 24 kHz" in caption and "8 kHz limit" in caption
+    # The figure is drawn to 24 kHz: the input's 8 kHz Nyquist, dashed, a third of the way up.
+    png = page.request.get(spectrogram.get_attribute("src")).body()
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    inner_h = plots.HEIGHT - plots.TOP - plots.BOTTOM
+    inner_w = (image.shape[1] - plots.LEFT - plots.RIGHT - 2 * plots.GAP) // 3
+    eight_khz = plots.TOP + inner_h - round(8 / 24 * inner_h)
+    low_panel = plots.LEFT + inner_w + plots.GAP
+    dashes = image[eight_khz, low_panel : low_panel + 100] == 255
+    assert 30 < dashes.sum() < 80  # white, 4 on and 3 off
+    assert page.locator("#metrics tbody tr").count() >= 1
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download", exact=True).click()
+    path = tmp_path / "superres.wav"
+    download_info.value.save_as(path)
+    y, rate = sf.read(path)
+    assert rate == 48000
+    assert len(y) / rate == pytest.approx(recorded_s, abs=0.05)
+    assert np.sqrt(np.mean(y**2)) > 0.01
+
+
+def test_a_16k_upload_in_enhance_mode_comes_back_at_48k(page, speech_clip):
+    page.locator("#upload").set_input_files(speech_clip)
+    page.get_by_label("Already low-res").check()
+    assert page.locator("#scale").input_value() == "auto"
+    button(page, "Predict").click()
+    wait_for_result(page)
+
+    assert page.locator("#job-message").is_hidden()
+    assert page.locator("#rate-superres").inner_text() == "48 kHz"
+    choice = page.locator("#choice").inner_text()
+    assert "×3, 16 kHz → 48 kHz" in choice, choice
+    assert "0 to 24 kHz" in page.locator("#spectrogram-caption").inner_text()
 
 
 def test_upload_predict(page, speech_clip):

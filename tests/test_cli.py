@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model import audio
+from model import audio, metrics, registry
 
 
 def run_cli(*args):
@@ -35,8 +35,6 @@ def test_upsample_spline_round_trip(tmp_path, lowres_wav):
 
 
 def test_upsample_default_model(tmp_path, lowres_wav):
-    from model import registry
-
     out = tmp_path / "out.wav"
     result = run_cli("upsample", str(lowres_wav), str(out), "--scale", "4")
     shipped = [m for m in registry.available_models() if m["path"] and m["scale"] == 4]
@@ -74,10 +72,75 @@ def test_upsample_without_scale_lets_the_bandwidth_choose(tmp_path, speech_wav):
     assert (out_rate, channels) == (44100, 2) and abs(frames - narrow.size) <= 44100 // 1000
 
 
-def test_upsample_refuses_audio_that_is_already_wideband(tmp_path, speech_wav):
-    result = run_cli("upsample", str(speech_wav), str(tmp_path / "o.wav"))
+@pytest.mark.parametrize(
+    ("rate", "reason"),
+    [(48000, "no band to add"), (32000, "above the widest model input band (8 kHz)")],
+)
+def test_upsample_refuses_audio_no_model_adds_to(tmp_path, rate, reason):
+    """Noise to the Nyquist: a 48 kHz file is full band already; a 32 kHz one reaches 16 kHz,
+    more than the 16 -> 48 kHz model takes in."""
+    import numpy as np
+
+    noise = 0.1 * np.random.default_rng(0).standard_normal(2 * rate).astype(np.float32)
+    wide = tmp_path / "wide.wav"
+    audio.save(wide, noise, rate)
+    result = run_cli("upsample", str(wide), str(tmp_path / "o.wav"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "no band to add" in result.stderr or "widest model input band" in result.stderr
+    assert reason in result.stderr
+
+
+@pytest.fixture
+def wideband_wav(tmp_path, speech_wav):
+    """Three seconds of the 16 kHz speech clip, whose band reaches about 7.3 kHz."""
+    x, rate = audio.load(speech_wav)
+    path = tmp_path / "speech_16k_3s.wav"
+    audio.save(path, x[:, : 3 * rate], rate)
+    return path
+
+
+@pytest.mark.parametrize("options", [(), ("--scale", "3"), ("--output-rate", "48000")])
+def test_a_16k_file_comes_out_at_48k_with_its_own_band_kept(tmp_path, wideband_wav, options):
+    """Without --scale the bandwidth picks the 16 -> 48 kHz model; --scale 3 names it; asking
+    for 48 kHz output of a model that writes 48 kHz changes nothing."""
+    out = tmp_path / "out.wav"
+    result = run_cli("upsample", str(wideband_wav), str(out), *options)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    full_band = registry.find(None, 16000, 3)["name"]
+    assert (report["model"], report["scale"], report["output_rate"]) == (full_band, 3, 48000)
+    assert report["chain"] == [full_band]
+    x, rate = audio.load(wideband_wav)
+    y, out_rate = audio.load(out)
+    assert out_rate == 48000 and y.shape == (1, 3 * x.shape[1])
+    # Below the input's 8 kHz Nyquist the output is the input: as close to it as the spline
+    # baseline's interpolation (the model may undo the file's own anti-alias droop near 8 kHz).
+    reference = audio.resample(x[0], rate, out_rate)
+    kept = metrics.lowband_snr(reference, y[0], input_rate=rate, rate=out_rate)
+    spline = metrics.lowband_snr(reference, audio.spline(x[0], 3), input_rate=rate, rate=out_rate)
+    assert kept > 20 and kept >= spline - 0.5
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "chain"),
+    [
+        ((), [registry.find(None, 8000, 2)["name"], registry.find(None, 16000, 3)["name"]]),
+        (("--checkpoint", "spline"), ["spline", "spline"]),
+    ],
+)
+def test_output_rate_48000_chains_the_full_band_model_after_x2(
+    tmp_path, speech_wav, checkpoint, chain
+):
+    """8 kHz in: x2 (8 -> 16 kHz), then x3 (16 -> 48 kHz); a spline job stays spline."""
+    x, rate = audio.load(speech_wav)
+    call = tmp_path / "call_8k.wav"
+    audio.save(call, audio.lowres(x[0, : 2 * rate], 2), rate // 2)
+    out = tmp_path / "out.wav"
+    result = run_cli("upsample", str(call), str(out), "--output-rate", "48000", *checkpoint)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["chain"] == chain and report["scale"] == 2 and report["output_rate"] == 48000
+    frames, out_rate, _ = audio.info(out)
+    assert out_rate == 48000 and frames == 6 * audio.info(call)[0]
 
 
 def test_upsample_bad_file(tmp_path):

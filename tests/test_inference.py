@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model import audio
-from model.inference import Upsampler, crossfade_window
+from model.inference import Chain, Upsampler, crossfade_window
 from model.nets import AudioUNet
 
 
@@ -84,6 +84,16 @@ def test_no_click_at_seams(unet_upsampler):
     assert np.all(at_seams < 3 * typical)
 
 
+@pytest.mark.parametrize(("context", "chunk"), [(0, 32768), (3456, 32768), (10368, 131072)])
+def test_the_default_chunk_grows_with_how_far_the_net_reaches(context, chunk):
+    """Most of each chunk is kept: the 16 kHz nets keep 32k chunks, the 48 kHz one gets larger."""
+    net = torch.nn.Identity()
+    net.context = context
+    up = Upsampler(net, name="reach", input_rate=16000, scale=3, device="cpu")
+    assert up.chunk == chunk
+    assert up.chunk - 2 * up.margin - up.fade >= 0.75 * up.chunk
+
+
 def test_progress_reaches_one(unet_upsampler):
     seen = []
     unet_upsampler(_speechlike(2.0, 4000)[None], progress=seen.append)
@@ -94,6 +104,25 @@ def test_spline_upsampler_any_rate():
     up = Upsampler.load("spline", input_rate=11025, scale=2)
     assert up.output_rate == 22050
     assert up(np.zeros((1, 100), np.float32)).shape == (1, 200)
+
+
+def test_spline_takes_its_shipped_pairs_rate_by_default():
+    """Beside each shipped pair: 8 -> 16 kHz at x2, 16 -> 48 kHz at x3, 4 -> 16 kHz at x4."""
+    rates = {scale: Upsampler.load("spline", scale=scale).input_rate for scale in (2, 3, 4)}
+    assert rates == {2: 8000, 3: 16000, 4: 4000}
+
+
+def test_a_chain_runs_its_stages_in_order_with_one_progress():
+    """x2 then x3: 8 kHz in, 48 kHz out, exactly six samples for each, progress 0 -> 1."""
+    chain = Chain([Upsampler.load("spline", scale=2), Upsampler.load("spline", scale=3)])
+    assert (chain.input_rate, chain.output_rate) == (8000, 48000)
+    assert chain.names == ["spline", "spline"]
+    seen = []
+    x = _speechlike(1.0, 8000)[None]
+    y = chain(x, progress=seen.append)
+    assert y.shape == (1, 6 * x.shape[1])
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    np.testing.assert_allclose(y, audio.spline(audio.spline(x, 2), 3), atol=1e-6)
 
 
 def test_unknown_pair_names_what_exists():

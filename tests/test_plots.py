@@ -72,3 +72,23 @@ def test_the_nyquist_and_a_detected_cutoff_are_marked(speech):
     two_khz = plots.TOP + inner_h - round(2.0 / 8.0 * inner_h)
     dashes = np.all(plain[two_khz, plots.LEFT : plots.LEFT + 100] == 255, axis=1)
     assert 30 < dashes.sum() < 80  # the low-res Nyquist: white dashes, 4 on and 3 off
+
+
+def test_full_band_output_is_drawn_to_24_khz_with_the_input_nyquist_at_8(speech):
+    """16 -> 48 kHz: the axis runs to 24 kHz with a tick at the top, the dashes sit at 8 kHz."""
+    x, rate = speech
+    reference = audio.resample(x, rate, 48000)
+    lowres = audio.lowres(reference, 3, rate=48000)
+    image = picture(plots.spectrogram_comparison(reference, lowres, reference, 48000, 16000))
+    assert image.shape == (306, 378 * 3, 3)
+    inner_h = plots.HEIGHT - plots.TOP - plots.BOTTOM
+    eight_khz = plots.TOP + inner_h - round(8.0 / 24.0 * inner_h)
+    dashes = np.all(image[eight_khz, plots.LEFT : plots.LEFT + 100] == 255, axis=1)
+    assert 30 < dashes.sum() < 80
+    # Tick marks left of the first panel every 4 kHz, 24 kHz (the top edge) among them.
+    ticks = [plots.TOP + inner_h - round(f / 24.0 * inner_h) for f in range(0, 25, 4)]
+    tick_column = image[:, plots.LEFT - 4]
+    assert all(tick_column[y].mean() < 128 for y in ticks)
+    low = panel(image, 1, 3)
+    above_input = slice(0, low.shape[0] * 2 // 3 - 2)  # 8-24 kHz: nothing in the input there
+    assert brightness(low[above_input]) < 5

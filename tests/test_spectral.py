@@ -120,6 +120,16 @@ def test_one_multi_rate_checkpoint_upsamples_at_each_scale_it_learned(tmp_path):
         Upsampler.load(path, scale=3, device="cpu")
 
 
+def test_a_full_band_checkpoint_keeps_its_own_output_rate_at_another_scale(tmp_path):
+    """A 16 -> 48 kHz net that also learned x2 takes 24 kHz input there, still writing 48 kHz."""
+    path = tmp_path / "fb.safetensors"
+    args = dict(scale=3, scales=[2, 3], **SMALL)
+    checkpoint.save(path, SpectralBWE(**args), init_args=args, input_rate=16000, scale=3)
+    up = Upsampler.load(path, scale=2, device="cpu")
+    assert (up.input_rate, up.output_rate) == (24000, 48000)
+    assert up(np.zeros((1, 2400), np.float32)).shape == (1, 4800)
+
+
 def test_anti_wrap_is_the_distance_to_the_nearest_whole_turn():
     x = torch.tensor([0.0, 2 * math.pi, -2 * math.pi + 0.1, math.pi - 0.1, 3 * math.pi])
     expected = torch.tensor([0.0, 0.0, 0.1, math.pi - 0.1, math.pi])

@@ -8,7 +8,7 @@ import torch
 
 from model import audio, checkpoint, metrics
 from model.__main__ import main as model_main
-from model.batches import CONTEXT, crop, make_batch, speed_perturb
+from model.batches import CONTEXT, DEGRADATIONS, crop, degradations, make_batch, speed_perturb
 from model.data import prepare
 from model.losses import snr_loss
 from model.train import average, epoch_merit, train
@@ -306,3 +306,38 @@ def test_g722_prompts_decode_and_group_by_speaker(tmp_path):
     )
     assert best > 0.95
     assert len(voice_clips(groups[f"{TRAIN_ONLY_PREFIX}Carlo"], checked=False)[0]) == 1
+
+
+def test_full_band_data_trains_a_x3_net_for_16_khz_input(tmp_path):
+    """48 kHz data (`prepare --rate 48000`) trains a net whose checkpoint says 16 kHz in, x3, with
+    the codecs wideband input goes through (G.722, MP3) as degradations."""
+    root, rng = tmp_path / "corpus", np.random.default_rng(0)
+    for speaker, f0 in (("a", 120), ("b", 180), ("c", 220)):
+        (root / speaker).mkdir(parents=True)
+        # Noise up to 24 kHz, as a fricative's: the full-band check keeps only voices above 14 kHz.
+        hiss = 0.02 * rng.standard_normal(72000).astype(np.float32)
+        audio.save(root / speaker / "0.wav", _voice(48000, 1.5, f0, 0) + hiss, 48000)
+    data = tmp_path / "data"
+    manifest = prepare(str(root), data, patch=4096, stride=2048, val_fraction=0.34, rate=48000)
+    assert manifest["rate"] == 48000 and (data / "val_lr_x3.npy").exists()
+    run = tmp_path / "run"
+    options = dict(model="tiny-spectral", scale=3, loss="spectral", mel_weight=0.1, degrade=1.0)
+    train(data, run, epochs=1, steps_per_epoch=3, batch_size=4, **options)
+    _, meta = checkpoint.load(run / "best.safetensors")
+    assert (meta["input_rate"], meta["scale"]) == (16000, 3)
+
+
+def test_full_band_batches_skip_the_telephone_band_and_refuse_16_khz_rooms():
+    assert "telephone" not in degradations(48000, 3) and "g722" in degradations(48000, 3)
+    assert degradations(16000, 4) == DEGRADATIONS
+    patches = np.stack([_voice(48000, 0.2, 150, i)[:4096] for i in range(4)])
+    x, hr = make_batch(patches, 3, np.random.default_rng(0), 4, True, stride=2048, rate=48000)
+    # 4096 is not a whole number of 16 kHz samples: the patch loses one, the input is aligned.
+    assert hr.shape[-1] == 4095 and x.shape[-1] == 4095 + 2 * 1023
+    x, hr = make_batch(patches, 3, np.random.default_rng(0), 4, False, stride=2048, rate=48000)
+    below = [
+        metrics.lowband_snr(h, crop(i, 4095), 16000, 48000) for h, i in zip(hr, x, strict=True)
+    ]
+    assert min(below) > 20  # input and target line up sample for sample below 8 kHz
+    with pytest.raises(ValueError, match="16000 Hz"):
+        make_batch(patches, 3, np.random.default_rng(0), 4, True, chain=1.0, rate=48000)

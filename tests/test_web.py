@@ -91,6 +91,7 @@ def test_page_has_the_controls_people_use(client):
     for label in (">Record", ">Stop<", ">Predict<", ">Download<"):
         assert label in html
     assert 'alt="Before and after spectrograms' in html
+    assert '<option value="48000">48 kHz (full band)</option>' in html
     config = re.search(r'<script id="page-config" type="application/json">(.*?)</script>', html)
     page_config = json.loads(config.group(1))
     assert page_config["jobs_url"] == "/api/jobs"
@@ -120,10 +121,15 @@ def test_html_routes_keep_html_errors(client):
 
 def test_models_lists_rates_and_scales_without_paths(client):
     body = client.get("/api/models").get_json()
-    assert {2, 4} <= set(body["scales"])
+    assert {2, 3, 4} <= set(body["scales"])
     assert body["modes"] == ["simulate", "enhance"]
+    assert body["output_rates"] == ["model", "input", "48000"]
     spline4 = next(m for m in body["models"] if m["name"] == "spline" and m["scale"] == 4)
     assert (spline4["input_rate"], spline4["output_rate"]) == (4000, 16000)
+    full_band = [m for m in body["models"] if m["scale"] == 3]
+    assert full_band and all(
+        (m["input_rate"], m["output_rate"]) == (16000, 48000) for m in full_band
+    )
     assert all("path" not in m for m in body["models"])
     assert body["max_bytes"] > 0 and body["max_seconds"] > 0
 
@@ -210,7 +216,7 @@ REFUSALS = {
     "unknown mode": Refusal(400, "mode", fields={"mode": "shout"}),
     "scale not a number": Refusal(400, "scale", fields={"scale": "four"}),
     "scale not ascii digits": Refusal(400, "scale", fields={"scale": "\u00b2"}),
-    "scale not shipped": Refusal(422, "scale", fields={"scale": "3"}),
+    "scale not shipped": Refusal(422, "scale", fields={"scale": "5"}),
     "unknown output rate": Refusal(400, "output_rate", fields={"output_rate": "96000"}),
     "unknown model": Refusal(422, "no-such-model", fields={"model": "no-such-model"}),
     "body over MAX_CONTENT_LENGTH": Refusal(
@@ -221,6 +227,7 @@ REFUSALS = {
     "too short": Refusal(422, "at least", wav_bytes(tone(0.1, 16000), 16000)),
     "too many channels": Refusal(422, "channels", wav_bytes(tone(1.0, 16000, 3), 16000)),
     "rate too low to simulate": Refusal(422, "enhance", wav_bytes(tone(1.0, 8000), 8000)),
+    "16 kHz reference for 48 kHz output": Refusal(422, "enhance", TONE_1S, fields={"scale": "3"}),
 }
 
 
@@ -338,7 +345,7 @@ def test_an_upload_redis_has_no_memory_for_is_503_before_it_is_stored(tmp_path, 
 @pytest.fixture(scope="module")
 def narrowband(speech_wav):
     """The speech clip as real narrowband uploads: (an 8 kHz phone call, a 44.1 kHz stereo file
-    whose content stops at 4 kHz, the 16 kHz full-band original), as WAV bytes."""
+    whose content stops at 4 kHz, the 16 kHz wideband original), as WAV bytes."""
     x, rate = audio.load(speech_wav)
     x = audio.to_mono(x)
     phone = wav_bytes(audio.lowres(x, 2, "telephone"), 8000)
@@ -372,10 +379,29 @@ def test_auto_keeps_a_44k_stereo_file_of_4khz_content_whole(client, narrowband):
     assert 3600 <= status["input"]["bandwidth_hz"] <= 4400
 
 
-def test_auto_refuses_full_band_audio_with_a_422_that_says_why(client, database, narrowband):
+def test_auto_sends_a_16k_file_to_the_full_band_model(client, narrowband):
+    code, status = submit_auto(client, narrowband[2])
+    assert code == 202
+    assert status["params"]["scale"] == 3 and status["params"]["auto"] is True
+    assert 6800 <= status["input"]["bandwidth_hz"] <= 8000
+
+
+def noise(seconds: float, rate: int) -> bytes:
+    """Noise to the Nyquist: audio whose band is as wide as its file's rate allows."""
+    x = 0.1 * np.random.default_rng(0).standard_normal(int(seconds * rate))
+    return wav_bytes(x.astype(np.float32), rate)
+
+
+@pytest.mark.parametrize(
+    ("rate", "words"),
+    [(48000, "no band to add"), (32000, "above the widest model input band (8 kHz)")],
+)
+def test_auto_refuses_audio_no_model_adds_to_with_a_422_that_says_why(
+    client, database, rate, words
+):
     before = stored(database.client)
-    code, body = submit_auto(client, narrowband[2])
-    assert code == 422 and "no band to add" in body["error"]
+    code, body = submit_auto(client, noise(1.0, rate))
+    assert code == 422 and words in body["error"]
     assert stored(database.client) == before
 
 
@@ -537,6 +563,15 @@ def test_polling_while_redis_is_down_is_503_not_500():
 # ---------------------------------------------------------------- with a real worker
 
 
+def wait_done(client, status_url: str) -> dict:
+    """Poll a job's status until it is done or failed."""
+    deadline = time.monotonic() + HANG_S
+    while (status := client.get(status_url).get_json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    return status
+
+
 @pytest.mark.integration
 def test_a_job_runs_to_done_and_its_files_download(redis_url, celery_worker, speech):
     app = create_app({"TESTING": True, "REDIS_URL": redis_url})
@@ -546,13 +581,7 @@ def test_a_job_runs_to_done_and_its_files_download(redis_url, celery_worker, spe
         assert time.monotonic() < deadline, "the worker never said it was ready"
 
     job_id = post_job(client, wav_bytes(*speech)).get_json()["id"]
-    deadline = time.monotonic() + HANG_S
-    while (status := client.get(f"/api/jobs/{job_id}").get_json())["state"] not in (
-        "done",
-        "failed",
-    ):
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
+    status = wait_done(client, f"/api/jobs/{job_id}")
 
     assert status["state"] == "done", status["error"]
     outputs = {"superres.wav", "lowres.wav", "reference.wav", "spectrogram.png", "result.json"}
@@ -574,3 +603,18 @@ def test_a_job_runs_to_done_and_its_files_download(redis_url, celery_worker, spe
 
     png = client.get(status["files"]["spectrogram.png"])
     assert png.mimetype == "image/png" and png.data.startswith(b"\x89PNG")
+
+
+@pytest.mark.integration
+def test_a_16k_upload_in_enhance_mode_comes_back_at_48k(redis_url, celery_worker, speech):
+    """Once refused as having no band to add: now scale auto takes it from 16 to 48 kHz."""
+    client = create_app({"TESTING": True, "REDIS_URL": redis_url}).test_client()
+    x, rate = speech
+    response = post_job(client, wav_bytes(x, rate), mode="enhance", scale=None)
+    assert response.status_code == 202, response.get_json()
+    status = wait_done(client, response.get_json()["status_url"])
+
+    assert status["state"] == "done", status["error"]
+    assert status["params"]["scale"] == 3 and status["chain"] == ["spline"]
+    y, out_rate = sf.read(io.BytesIO(client.get(status["files"]["superres.wav"]).data))
+    assert out_rate == 48000 and len(y) == 3 * len(x)

@@ -107,6 +107,43 @@ def test_simulate_scores_the_model_and_spline_on_the_same_audio(store, celery, s
     assert set(record["stages_s"]) >= {"decoding", "upsampling", "scoring", "plotting", "saving"}
 
 
+def test_simulate_at_x3_scores_a_48k_recording_against_its_16k_copy(store, celery, speech):
+    """A 48 kHz recording is the full-band reference: its 16 kHz copy is restored to 48 kHz."""
+    x, rate = speech
+    recording = audio.resample(x[: 2 * rate], rate, 48000)
+    status, _ = run(store, celery, audio.to_wav_bytes(recording, 48000), scale=3)
+
+    assert status["state"] == "done", status["error"]
+    reference, reference_rate = wav(store, status, "reference.wav")
+    lowres, lowres_rate = wav(store, status, "lowres.wav")
+    superres, superres_rate = wav(store, status, "superres.wav")
+    assert (reference_rate, lowres_rate, superres_rate) == (48000, 16000, 48000)
+    assert len(superres) == len(reference) == 3 * len(lowres)
+    assert abs(len(reference) - len(recording)) < 3
+    model = status["metrics"]["model"]
+    # What the 16 kHz copy had is kept; above 8 kHz spline adds nothing.
+    assert model["lowband_snr"] > 20 and model["lsd_hf"] > model["lsd"] > 0
+    record = result_json(store, status)
+    assert (record["lowres_rate"], record["output_rate"]) == (16000, 48000)
+    assert record["chain"] == status["chain"] == ["spline"]
+
+
+def test_enhance_chains_x2_and_x3_for_48k_output(store, celery, speech):
+    x, rate = speech
+    call = audio.lowres(x[: 2 * rate], 2)
+    status, _ = run(
+        store, celery, audio.to_wav_bytes(call, 8000), mode="enhance", scale=2, output_rate="48000"
+    )
+
+    assert status["state"] == "done", status["error"]
+    assert status["chain"] == ["spline", "spline"] and status["params"]["model"] == "spline"
+    superres, superres_rate = wav(store, status, "superres.wav")
+    lowres, lowres_rate = wav(store, status, "lowres.wav")
+    assert (lowres_rate, superres_rate) == (8000, 48000)
+    assert len(superres) == 6 * len(lowres) == 6 * len(call)
+    assert result_json(store, status)["output_rate"] == 48000
+
+
 def test_progress_only_moves_forward(store, celery, speech_wav):
     _, snapshots = run(store, celery, speech_wav.read_bytes())
 
@@ -178,7 +215,7 @@ def enqueue_unchecked(store, celery, data: bytes, **params) -> dict:
     [
         (lambda: b"RIFF not really a wave file" * 4, {}, "audio"),
         (lambda: audio.to_wav_bytes(np.zeros(601_000, np.float32), 1000), {}, "limit is 10:00"),
-        (lambda: audio.to_wav_bytes(np.zeros(16000, np.float32), 16000), {"scale": 3}, "scale 3"),
+        (lambda: audio.to_wav_bytes(np.zeros(16000, np.float32), 16000), {"scale": 5}, "scale 5"),
         (
             lambda: audio.to_wav_bytes(np.zeros(16000, np.float32), 16000),
             {"model": "no-such-net"},

@@ -89,7 +89,7 @@ REFUSALS = [
     (tone(1.0), {"mode": "denoise"}, {}, 400, "mode must be"),
     (tone(1.0), {"scale": "4"}, {}, 400, "whole number"),
     (tone(1.0), {"output_rate": "44100"}, {}, 400, "output_rate must be"),
-    (tone(1.0), {"scale": 3}, {}, 422, "scale 3 is not supported"),
+    (tone(1.0), {"scale": 5}, {}, 422, "scale 5 is not supported"),
     (tone(1.0), {"model": "no-such-net"}, {}, 422, "no-such-net"),
     (b"this is not audio at all" * 10, {}, {}, 415, "not an audio file"),
     (tone(1.0), {}, {"max_bytes": 1000}, 413, "limit is"),
@@ -97,6 +97,9 @@ REFUSALS = [
     (tone(0.1), {}, {}, 422, "at least"),
     (tone(1.0, channels=3), {}, {}, 422, "3 channels"),
     (tone(1.0, rate=8000), {"mode": "simulate"}, {}, 422, "choose enhance mode"),
+    # x3 writes 48 kHz: a 16 or 32 kHz file cannot be its full-band reference.
+    (tone(1.0), {"scale": 3}, {}, 422, "sampled at 48000 Hz (at least 43200 Hz)"),
+    (tone(1.0, rate=32000), {"scale": 3}, {}, 422, "choose enhance mode"),
     (tone(2.0, rate=800), {"mode": "enhance"}, {}, 422, "too low"),
     # Headers that promise good audio: only decoding the samples finds the fault.
     (NAN_WAV, {}, {}, 422, "NaN"),
@@ -133,6 +136,29 @@ def test_a_job_that_cannot_be_queued_is_not_kept(store, settings):
 
     assert refused.value.http_status == 503
     assert store.redis.dbsize() == 0
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_a_44k_or_48k_recording_is_the_reference_for_simulate_at_x3(store, settings, celery, rate):
+    job_id = submit(
+        store, tone(1.0, rate=rate), **{**SIMULATE, "scale": 3}, settings=settings, celery=celery
+    )
+    status = store.status(job_id)
+    assert status["params"]["scale"] == 3 and status["input"]["rate"] == rate
+
+
+def test_output_rate_48000_is_accepted(store, settings, celery):
+    job_id = submit(
+        store,
+        tone(1.0, rate=8000),
+        filename="call.wav",
+        mode="enhance",
+        scale=2,
+        output_rate="48000",
+        settings=settings,
+        celery=celery,
+    )
+    assert store.status(job_id)["params"]["output_rate"] == "48000"
 
 
 def test_resolve_model_prefers_the_named_model_then_the_worker_checkpoint(settings):

@@ -19,8 +19,10 @@ MODES = ("simulate", "enhance")
 # input is the wideband reference, so auto means the paper's x4.
 AUTO = "auto"
 SIMULATE_AUTO_SCALE = 4
-# Where the result is written: the model's output rate, or the upload's own when that is higher.
-OUTPUT_RATES = ("model", "input")
+# Where the result is written: the model's output rate, the upload's own when that is higher, or
+# full band (48 kHz: through the 16 -> 48 kHz model after a model that writes 16 kHz).
+FULL_BAND = str(registry.FULL_BAND_RATE)
+OUTPUT_RATES = ("model", "input", FULL_BAND)
 # The stretch of an upload whose spectrum decides the scale: enough for any voice, and the web
 # process never holds a whole 10-minute file for it.
 BANDWIDTH_SECONDS = 60.0
@@ -165,7 +167,7 @@ def choose_scale(head: np.ndarray, rate: int, mode: str, scale: int | str):
         return SIMULATE_AUTO_SCALE, None
     bandwidth = round(audio.bandwidth(head, rate))
     try:
-        return registry.scale_for_bandwidth(bandwidth), bandwidth
+        return registry.pair_for_bandwidth(bandwidth)[1], bandwidth
     except registry.AlreadyWide as err:
         raise JobRejected(f"{err}; nothing to do in enhance mode", 422) from None
 
@@ -216,11 +218,14 @@ def check_audio(frames: int, rate: int, channels: int, settings: Settings) -> No
 
 
 def check_reference_rate(rate: int, mode: str, entry: dict) -> None:
-    """Simulate mode needs a reference at the model's output rate or more."""
-    if mode == "simulate" and rate < entry["output_rate"]:
+    """Simulate mode needs a reference as wide as the model's output: sampled at its output rate,
+    or at most a tenth below it (44.1 kHz for 48 kHz output, whose band it nearly fills)."""
+    lowest = round(registry.ALREADY_WIDE * entry["output_rate"])
+    if mode == "simulate" and rate < lowest:
         raise JobRejected(
-            f"simulate mode needs audio sampled at {entry['output_rate']} Hz or more to use as the "
-            f"reference; this file is {rate} Hz: choose enhance mode to upsample it instead",
+            f"simulate mode needs audio sampled at {entry['output_rate']} Hz (at least {lowest} Hz)"
+            f" to use as the reference at x{entry['scale']}; this file is {rate} Hz: choose enhance"
+            " mode to upsample it instead",
             422,
         )
 

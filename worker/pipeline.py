@@ -12,10 +12,11 @@ import time
 import numpy as np
 import redis
 
-from model import audio, metrics
+from model import audio, metrics, registry
 from model.registry import OUTPUT_RATE
 from worker.config import Settings
 from worker.jobs import (
+    FULL_BAND,
     JobRejected,
     check_audio,
     check_reference_rate,
@@ -129,13 +130,14 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
 
     progress.start("loading model")
     up = upsampler(params["model"], int(params["scale"]), settings.device)
+    chain = _chain(up, params, settings)
 
     if params["mode"] == "simulate":
         result = _simulate(audio.to_mono(x), rate, up, progress)
         if silent:
             result["metrics"] = None  # SNR and LSD of silence against silence mean nothing
     else:
-        result = _enhance(x, rate, up, progress, params.get("output_rate") or "model")
+        result = _enhance(x, rate, chain, progress, params.get("output_rate") or "model")
     _store_outputs(store, job_id, result, up, progress, source["bandwidth_hz"])
 
     processing_s = time.time() - started
@@ -154,6 +156,7 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
     record = {
         "id": job_id,
         "params": {**params, "model": up.name},
+        "chain": chain.names,
         "input": source,
         "lowres_rate": up.input_rate,
         "output_rate": result["output_rate"],
@@ -166,8 +169,24 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
     }
     store.put_file(job_id, "result.json", json.dumps(record, indent=2).encode())
     store.update(
-        job_id, lambda status: _mark_done(status, timings, result["metrics"], up.name, warnings)
+        job_id,
+        lambda status: _mark_done(status, timings, result["metrics"], chain.names, warnings),
     )
+
+
+def _chain(up, params: dict, settings: Settings):
+    """The models a job runs, in order: `up`, then, for full-band output in enhance mode, the
+    model that takes its output on to 48 kHz (16 -> 48 kHz after a wideband model; spline after
+    spline, so a baseline job stays one), loaded once per process."""
+    from model.inference import Chain  # imports torch, which `upsampler` has loaded already
+
+    stages = [up]
+    full_band = params["mode"] == "enhance" and params.get("output_rate") == FULL_BAND
+    if full_band and up.output_rate != registry.FULL_BAND_RATE:
+        entry = registry.stage_to(up.output_rate, registry.FULL_BAND_RATE, up.name == "spline")
+        if entry is not None:
+            stages.append(upsampler(entry["name"], entry["scale"], settings.device))
+    return Chain(stages)
 
 
 def _store_outputs(
@@ -205,7 +224,7 @@ def _mark_running(status: dict) -> None:
 
 
 def _mark_done(
-    status: dict, timings: dict, scores: dict | None, model: str, warnings: list[str]
+    status: dict, timings: dict, scores: dict | None, chain: list[str], warnings: list[str]
 ) -> None:
     status.update(
         state="done",
@@ -214,8 +233,9 @@ def _mark_done(
         timings=timings,
         metrics=scores,
         warnings=warnings,
+        chain=chain,
     )
-    status["params"]["model"] = model
+    status["params"]["model"] = chain[0]
 
 
 def _decode(data: bytes, params: dict, settings: Settings) -> tuple[np.ndarray, int, int]:
@@ -264,12 +284,13 @@ def describe(x: np.ndarray, rate: int, promised: int) -> tuple[list[str], bool]:
 
 
 def _simulate(x: np.ndarray, rate: int, up, progress: Progress) -> dict:
-    """The input is the reference: decimate it with the paper's filter, super-resolve, score."""
+    """The input is the reference at the model's output rate (16 kHz, or 48 kHz for a 44.1 or
+    48 kHz recording at x3): decimate it with the paper's filter, super-resolve, score."""
     progress.start("resampling")
     reference = audio.resample(x, rate, up.output_rate)
     # Whole low-res samples only, so output and reference have the same length.
     reference = reference[: len(reference) - len(reference) % up.scale]
-    lowres = audio.lowres(reference, up.scale)
+    lowres = audio.lowres(reference, up.scale, rate=up.output_rate)
 
     progress.start("upsampling")
     superres = up(lowres[None], progress=progress.upsampling)[0]
@@ -277,8 +298,8 @@ def _simulate(x: np.ndarray, rate: int, up, progress: Progress) -> dict:
     progress.start("scoring")
     spline = audio.spline(lowres, up.scale)
     scores = {
-        "model": _score(reference, superres, up.scale),
-        "spline": _score(reference, spline, up.scale),
+        "model": _score(reference, superres, up),
+        "spline": _score(reference, spline, up),
     }
     return {
         "reference": reference,
@@ -289,16 +310,20 @@ def _simulate(x: np.ndarray, rate: int, up, progress: Progress) -> dict:
     }
 
 
-def _enhance(x: np.ndarray, rate: int, up, progress: Progress, output_rate: str) -> dict:
-    """The input [C x T] is already low-res: bring it to the model's input rate and upsample it,
-    each channel; with `output_rate` "input", write the result at the upload's rate when higher."""
+def _enhance(x: np.ndarray, rate: int, chain, progress: Progress, output_rate: str) -> dict:
+    """The input [C x T] is already low-res: bring it to the first model's input rate and run the
+    chain on each channel; with `output_rate` "input", write the result at the upload's rate when
+    higher, with "48000" at 48 kHz (resampled when no model of the chain writes it)."""
     progress.start("resampling")
-    lowres = audio.resample(x, rate, up.input_rate)
+    lowres = audio.resample(x, rate, chain.input_rate)
 
     progress.start("upsampling")
-    superres, superres_rate = up(lowres, progress=progress.upsampling), up.output_rate
+    superres, superres_rate = chain(lowres, progress=progress.upsampling), chain.output_rate
     if output_rate == "input" and rate > superres_rate:
         superres, superres_rate = audio.resample(superres, superres_rate, rate), rate
+    elif output_rate == FULL_BAND and superres_rate != registry.FULL_BAND_RATE:
+        full_band = registry.FULL_BAND_RATE
+        superres, superres_rate = audio.resample(superres, superres_rate, full_band), full_band
     return {
         "reference": None,
         "lowres": lowres,
@@ -308,11 +333,16 @@ def _enhance(x: np.ndarray, rate: int, up, progress: Progress, output_rate: str)
     }
 
 
-def _score(reference: np.ndarray, estimate: np.ndarray, scale: int) -> dict[str, float | None]:
+def _score(reference: np.ndarray, estimate: np.ndarray, up) -> dict[str, float | None]:
+    """SNR, LSD, LSD of the band above the input's Nyquist, and SNR below it (what the input had,
+    kept?) of one estimate against the reference, both at `up`'s output rate."""
     scores = {
         "snr": metrics.snr(reference, estimate),
         "lsd": metrics.lsd(reference, estimate),
-        "lsd_hf": metrics.lsd_hf(reference, estimate, scale),
+        "lsd_hf": metrics.lsd_hf(reference, estimate, up.scale),
+        "lowband_snr": metrics.lowband_snr(
+            reference, estimate, input_rate=up.input_rate, rate=up.output_rate
+        ),
     }
     # JSON has no NaN or Infinity; a silent reference can produce them.
     return {k: (round(v, 4) if math.isfinite(v) else None) for k, v in scores.items()}

@@ -15,6 +15,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.utils.log import get_task_logger
 
+from model import registry
 from worker import pipeline
 from worker.config import Settings
 from worker.jobqueue import UPSAMPLE_TASK
@@ -31,7 +32,6 @@ from worker.jobstore import (
 
 # A job whose worker died this many times is more likely the cause than the victim.
 MAX_ATTEMPTS = 3
-DEFAULT_SCALE = 4
 # A ready process refreshes its key every HEARTBEAT_S; a dead one stops counting after READY_TTL_S.
 HEARTBEAT_S = 5.0
 READY_TTL_S = 15.0
@@ -226,12 +226,12 @@ def _sweeper(settings: Settings, app) -> None:
 
 
 def preload(settings: Settings, consuming) -> None:
-    """Load the default models (and slow imports) and run one warm-up pass, then keep this
-    process's ready key while `consuming.value` (its main process consumes the queue), so
-    `/healthz` says "ok" only while a job sent starts at once."""
+    """Load the default model of each shipped scale (and slow imports) and run one warm-up pass
+    each, then keep this process's ready key while `consuming.value` (its main process consumes
+    the queue), so `/healthz` says "ok" only while a job sent starts at once."""
     loaded = []
     try:
-        for scale in sorted({2, DEFAULT_SCALE}):
+        for scale in sorted({m["scale"] for m in registry.available_models()}):
             entry = resolve_model(None, scale, settings)
             up = pipeline.upsampler(entry["name"], scale, settings.device)
             up(np.zeros((1, up.input_rate // 2), dtype=np.float32))  # one warm-up pass
