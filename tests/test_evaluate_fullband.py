@@ -68,3 +68,14 @@ def test_written_band_levels_are_the_corpus_long_term_spectrum():
     assert levels["band_levels_db"] == pytest.approx([10 * np.log10(9.1 / 10)] * 2, abs=1e-3)
     assert levels["band_levels_db_per_item"] == [[-10.0, -10.0], [0.0, 0.0]]
     assert levels["band_level_worst_db"] == pytest.approx(-10 * np.log10(9.1 / 10))
+
+
+def test_the_median_item_level_is_not_ruled_by_the_loudest_voice():
+    """Three quiet items 10 dB under, one loud item right: the corpus sum says about 0 dB, the
+    median over items -10 dB."""
+    quiet, loud = np.array([1.0]), np.array([1000.0])
+    items = [[quiet, 0.1 * quiet]] * 3 + [[loud, loud]]
+    levels = cli.written_band_levels(items, 8000.0)
+    assert abs(levels["band_levels_db"][0]) < 0.02
+    assert levels["band_levels_db_item_median"] == [-10.0]
+    assert levels["band_level_item_median_worst_db"] == pytest.approx(10.0)
