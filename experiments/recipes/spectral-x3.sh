@@ -22,3 +22,10 @@ cd "$(dirname "$0")/../.."
     --stft-weight 0.1 --mel-weight 1.0 --mel-over 2 --degrade 0.25 --lr 1e-4 --epochs 16 \
     --steps-per-epoch 150 --select lsd --adversarial 1.0 \
     --init runs/spectral-x3/best.safetensors --out runs/spectral-x3-adv "$@"
+
+# Stage 1b: stage 1's loss and data, continued from its best epoch at a third of its learning
+# rate (its validation LSD was still falling at epoch 24); the adversarial stage above did not help.
+.venv/bin/python -m model train --data data-fb --model spectral-fb --scale 3 --loss spectral \
+    --stft-weight 0.1 --mel-weight 1.0 --mel-over 2 --degrade 0.25 --lr 1e-4 --epochs 12 \
+    --steps-per-epoch 150 --select lsd --init runs/spectral-x3/best.safetensors \
+    --out runs/spectral-x3-b "$@"
