@@ -18,6 +18,7 @@ from model import audio, checkpoint, metrics, registry
 from model.cli import ship
 from model.inference import Upsampler
 from model.nets import DNN
+from tests.test_metrics import fullband_speech
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = registry.CHECKPOINT_DIR
@@ -34,10 +35,14 @@ def speech_hr(speech_wav) -> tuple[np.ndarray, int]:
 @pytest.mark.parametrize("entry", SHIPPED, ids=[m["name"] for m in SHIPPED])
 def test_each_shipped_checkpoint_beats_spline_on_lsd(entry, speech_hr):
     hr, rate = speech_hr
-    if rate != entry["output_rate"]:
+    if entry["output_rate"] > rate:
+        # The real clip is 16 kHz: it has no band above 8 kHz for a full-band model to restore,
+        # so that model is scored on speech-like audio with harmonics and hiss up to 24 kHz.
+        hr = fullband_speech(4.0, rate=entry["output_rate"])
+    elif rate != entry["output_rate"]:
         hr = audio.resample(hr, rate, entry["output_rate"])
     scale = entry["scale"]
-    lowres = audio.lowres(hr, scale, "cheby8")
+    lowres = audio.lowres(hr, scale, "cheby8", rate=entry["output_rate"])
 
     superres = Upsampler.load(entry["name"], scale=scale, device="cpu")(lowres)[0]
     spline = audio.spline(lowres, scale)
