@@ -174,11 +174,7 @@ def test_record_predict_listen_download(page, tmp_path):
         assert label in timings
     assert page.locator("#metrics tbody tr").count() >= 1
 
-    with page.expect_download() as download_info:
-        page.get_by_role("link", name="Download", exact=True).click()
-    path = tmp_path / "superres.wav"
-    download_info.value.save_as(path)
-    y, rate = sf.read(path)
+    y, rate = download(page, tmp_path)
     assert rate == 16000
     assert len(y) / rate == pytest.approx(recorded_s, abs=0.05)
     # The fake microphone played speech: the result must not be silence.
@@ -194,6 +190,15 @@ def test_record_predict_listen_download(page, tmp_path):
     # Phone width: the finished view still fits without sideways scrolling.
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def download(page, tmp_path) -> tuple[np.ndarray, int]:
+    """Click Download and read the WAV the browser saved: (samples, rate)."""
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download", exact=True).click()
+    path = tmp_path / "superres.wav"
+    download_info.value.save_as(path)
+    return sf.read(path)
 
 
 def record(page, seconds: float) -> float:
@@ -236,11 +241,7 @@ def test_a_48k_recording_in_simulate_mode_at_x3_comes_back_at_48k(page, tmp_path
     assert 30 < dashes.sum() < 80  # white, 4 on and 3 off
     assert page.locator("#metrics tbody tr").count() >= 1
 
-    with page.expect_download() as download_info:
-        page.get_by_role("link", name="Download", exact=True).click()
-    path = tmp_path / "superres.wav"
-    download_info.value.save_as(path)
-    y, rate = sf.read(path)
+    y, rate = download(page, tmp_path)
     assert rate == 48000
     assert len(y) / rate == pytest.approx(recorded_s, abs=0.05)
     assert np.sqrt(np.mean(y**2)) > 0.01
