@@ -34,7 +34,7 @@ def upsample(
     model that writes 16 kHz (`chain` in the result names the models in order). Stereo stays
     stereo.
     """
-    from model.inference import Chain, Upsampler
+    from model.inference import Chain, Upsampler, full_band_stages
 
     started = time.perf_counter()
     x, rate = audio.load(input)
@@ -54,7 +54,10 @@ def upsample(
             )
     chain = Chain([upsampler])
     if output_rate == FULL_BAND:
-        chain = Chain([upsampler, *_full_band_stage(upsampler, device)])
+        load = lambda e: Upsampler.load(  # noqa: E731
+            e["name"], input_rate=e["input_rate"], scale=e["scale"], device=device
+        )
+        chain = Chain([upsampler, *full_band_stages(upsampler, load)])
     y, y_rate = chain(x), chain.output_rate
     if output_rate == "input" and rate > y_rate:
         y, y_rate = audio.resample(y, y_rate, rate), rate
@@ -77,23 +80,6 @@ def upsample(
         "wall_s": round(wall, 3),
         "realtime_factor": round(seconds / wall, 1),
     }
-
-
-def _full_band_stage(upsampler, device: str) -> list:
-    """The model that takes `upsampler`'s output on to 48 kHz, loaded: [] when it already writes
-    48 kHz or no model leads there; spline after spline."""
-    from model.inference import Upsampler
-
-    if upsampler.output_rate == registry.FULL_BAND_RATE:
-        return []
-    baseline = upsampler.name == "spline"
-    entry = registry.stage_to(upsampler.output_rate, registry.FULL_BAND_RATE, baseline)
-    if entry is None:
-        return []
-    name = entry["name"] if entry["path"] else "spline"
-    return [
-        Upsampler.load(name, input_rate=entry["input_rate"], scale=entry["scale"], device=device)
-    ]
 
 
 def list_files(spec: str | Path) -> list[Path]:

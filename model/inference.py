@@ -145,6 +145,16 @@ class Upsampler:
         return (out / np.maximum(weight, 1e-6))[lead : lead + n]
 
 
+def full_band_stages(up, load: Callable[[dict], Upsampler]) -> list[Upsampler]:
+    """The stage that takes `up`'s output on to 48 kHz (16 -> 48 kHz after a model that writes
+    16 kHz; spline after spline, so a baseline stays one), loaded by `load(registry entry)`: []
+    when `up` already writes 48 kHz or no model leads there."""
+    if up.output_rate == registry.FULL_BAND_RATE:
+        return []
+    entry = registry.stage_to(up.output_rate, registry.FULL_BAND_RATE, up.name == "spline")
+    return [] if entry is None else [load(entry)]
+
+
 class Chain:
     """Upsamplers run one after another (x2 then x3: 8 -> 48 kHz), called like one Upsampler:
     [C x T] at the first's `input_rate` -> [C x T*scale] at the last's `output_rate`."""

@@ -176,17 +176,14 @@ def run(store: JobStore, job_id: str, settings: Settings) -> None:
 
 def _chain(up, params: dict, settings: Settings):
     """The models a job runs, in order: `up`, then, for full-band output in enhance mode, the
-    model that takes its output on to 48 kHz (16 -> 48 kHz after a wideband model; spline after
-    spline, so a baseline job stays one), loaded once per process."""
-    from model.inference import Chain  # imports torch, which `upsampler` has loaded already
+    model that takes its output on to 48 kHz (`full_band_stages`), loaded once per process."""
+    # torch, which these import, `upsampler` has loaded already.
+    from model.inference import Chain, full_band_stages
 
-    stages = [up]
-    full_band = params["mode"] == "enhance" and params.get("output_rate") == FULL_BAND
-    if full_band and up.output_rate != registry.FULL_BAND_RATE:
-        entry = registry.stage_to(up.output_rate, registry.FULL_BAND_RATE, up.name == "spline")
-        if entry is not None:
-            stages.append(upsampler(entry["name"], entry["scale"], settings.device))
-    return Chain(stages)
+    if params["mode"] != "enhance" or params.get("output_rate") != FULL_BAND:
+        return Chain([up])
+    load = lambda e: upsampler(e["name"], e["scale"], settings.device)  # noqa: E731
+    return Chain([up, *full_band_stages(up, load)])
 
 
 def _store_outputs(
