@@ -62,8 +62,12 @@ def train_options() -> list[tuple[str, dict]]:
 
     options = []
     for f in fields(TrainConfig):
+        help = f.metadata["help"].replace("%", "%%")
+        if f.type == "bool":  # a switch: present or not
+            options.append((f"--{f.name.replace('_', '-')}", dict(action="store_true", help=help)))
+            continue
         kind = int if f.type.startswith("int") else float if f.type.startswith("float") else str
-        spec = dict(type=kind, default=f.default, help=f.metadata["help"].replace("%", "%%"))
+        spec = dict(type=kind, default=f.default, help=help)
         if f.metadata["choices"]:
             spec["choices"] = sorted(f.metadata["choices"])
         assert f.default is not MISSING, f.name

@@ -81,6 +81,22 @@ DEGRADATIONS = ("telephone", "mp3", "g722", "noisy")
 FULLBAND_DEGRADATIONS = ("mp3", "g722", "noisy")
 
 
+def row_band_ends(data: Path, split: str = "train") -> np.ndarray | None:
+    """Where each patch's recording really ends, in Hz, one per row of data/{split}_hr.npy: its
+    voice's bandwidth from the manifest (`prepare` measures it per voice for the wide corpus and
+    stores the rows voice after voice). None when the manifest does not say."""
+    manifest = Path(data) / "manifest.json"
+    if not manifest.exists():
+        return None
+    entry = json.loads(manifest.read_text())["splits"][split]
+    voices, rows = entry.get("voices", {}), entry.get("group_patches")
+    if not rows or not all("bandwidth_hz" in voices.get(group, {}) for group in rows):
+        return None
+    return np.concatenate(
+        [np.full(count, float(voices[group]["bandwidth_hz"])) for group, count in rows.items()]
+    )
+
+
 def degradations(rate: int, scale: int) -> tuple[str, ...]:
     """The DEGRADATIONS that make sense for low-res input at rate / scale."""
     if rate == CHAIN_RATE:
@@ -154,6 +170,7 @@ def make_batch(
     degrade: float = 0.0,
     chain: float = 0.0,
     rate: int = CHAIN_RATE,
+    idx: np.ndarray | None = None,
 ):
     """(spline-interpolated low-res Tensor[B x 1 x T + 2 lead], high-res Tensor[B x 1 x T]).
 
@@ -163,10 +180,12 @@ def make_batch(
     fraction whose low-res version goes through one of DEGRADATIONS instead of a clean low-pass,
     `chain` the fraction recorded through a random `recording_chain` (patch and context alike,
     before the low-res version is made). `hr` is at `rate`: 16 kHz, or 48 kHz full-band data.
+    `idx` names the rows (sorted) when the caller needs to know them; else `batch` are drawn.
     """
     if chain > 0 and rate != CHAIN_RATE:
         raise ValueError(f"recording chains are built at {CHAIN_RATE} Hz, not {rate} Hz")
-    idx = np.sort(rng.integers(0, len(hr), batch))
+    idx = np.sort(rng.integers(0, len(hr), batch)) if idx is None else np.asarray(idx)
+    batch = len(idx)
     windows, lead = stream_windows(hr, idx, stride, scale)
     length = windows.shape[1] - 2 * lead
     if speed > 0:

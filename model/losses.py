@@ -114,6 +114,16 @@ def mel_loss(
     return torch.where(error > 0, over * error, -error).mean()
 
 
+def band_limited(x: torch.Tensor, cutoff_hz: torch.Tensor, rate: int) -> torch.Tensor:
+    """Tensor[B x 1 x T] with every DFT bin of the whole patch above its row's `cutoff_hz`
+    (Tensor[B]) set to zero: an exact projection, so a loss on the band-limited output passes no
+    gradient to what the net writes above the cutoff."""
+    spectrum = torch.fft.rfft(x, dim=-1)
+    freqs = torch.fft.rfftfreq(x.shape[-1], 1 / rate).to(x.device)
+    keep = freqs[None, None, :] <= cutoff_hz.to(x.device, x.dtype)[:, None, None]
+    return torch.fft.irfft(spectrum * keep, n=x.shape[-1], dim=-1)
+
+
 def spectral_objective(
     stft_weight: float,
     phase_weight: float = 0.3,

@@ -21,6 +21,7 @@ from model.batches import (
     interpolate_windows,
     make_batch,
     patch_stride,
+    row_band_ends,
     stream_windows,
 )
 from model.discriminators import Adversary
@@ -82,6 +83,11 @@ class TrainConfig:
     )
     mix_scale: int | None = _option(None, "every other batch at this scale (multi-rate nets)")
     adversarial: float = _option(0.0, "weight of the adversarial + feature-matching loss")
+    band_mask: bool = _option(
+        False,
+        "score each patch only up to its voice's own band end (from the manifest): a training"
+        " recording's codec low-pass is not the voice's, and the net should not learn it",
+    )
     device: str = _option("auto", "where to train", ("auto", "cpu", "cuda"))
     seed: int = _option(0, "random seed")
 
@@ -226,17 +232,34 @@ def output(net, x: torch.Tensor, length: int, scale: int) -> torch.Tensor:
 
 def train_epoch(net, opt, fit, adversary, data, config: TrainConfig, steps: int, rng, device):
     """One epoch of `steps` optimizer steps (and as many discriminator steps with an adversary);
-    `data` is (train_hr, stride, rate). The step losses."""
+    `data` is (train_hr, stride, rate, band ends per row or None). The step losses."""
     net.train()
     step_losses = []
     for step in range(steps):
         scale = config.mix_scale if config.mix_scale and step % 2 else config.scale
         augment = dict(speed=config.speed, degrade=config.degrade, chain=config.chain)
+        band_ends = data[3] if config.band_mask else None
+        idx = (
+            None if band_ends is None else np.sort(rng.integers(0, len(data[0]), config.batch_size))
+        )
         batch = make_batch(
-            data[0], scale, rng, config.batch_size, True, stride=data[1], rate=data[2], **augment
+            data[0],
+            scale,
+            rng,
+            config.batch_size,
+            True,
+            stride=data[1],
+            rate=data[2],
+            idx=idx,
+            **augment,
         )
         x, target = (t.to(device) for t in batch)
         y = output(net, x, target.shape[-1], scale)
+        if band_ends is not None:
+            # Above its recording's band end a patch's target is a codec's silence, not speech:
+            # score the net there on nothing, so it writes what the full-band voices have.
+            cutoff = torch.from_numpy(band_ends[idx])
+            y, target = (losses.band_limited(t, cutoff, data[2]) for t in (y, target))
         objective = fit(y, target, net, scale)
         if adversary is not None:
             adversary.step(y, target, scale)
@@ -264,6 +287,7 @@ def training_record(config: TrainConfig, row: dict, val: dict, device) -> dict:
         "speed_perturbed": config.speed,
         "degraded": config.degrade,
         "chained": config.chain,
+        "band_masked": config.band_mask,
         "mixed_scale": config.mix_scale,
         "select": config.select,
         "val": val,
@@ -295,6 +319,12 @@ def train(data: Path, out: Path, **options) -> dict:
     train_hr = np.load(Path(data) / "train_hr.npy", mmap_mode="r")
     val_hr = np.load(Path(data) / "val_hr.npy", mmap_mode="r")
     stride, rate = patch_stride(data), data_rate(data)
+    band_ends = row_band_ends(data) if config.band_mask else None
+    if config.band_mask:
+        if band_ends is None or len(band_ends) != len(train_hr):
+            raise ValueError(f"--band-mask: {data}/manifest.json does not give each voice's band")
+        if config.speed:
+            raise ValueError("--band-mask with --speed: speed perturbation moves the band end")
     state_path = out / "state.pt"
     resuming = state_path.exists()
     # On resume the weights come from state.pt; `init` only seeds a new run.
@@ -334,7 +364,15 @@ def train(data: Path, out: Path, **options) -> dict:
         print(f"epoch {epoch}/{config.epochs}", flush=True)
         set_learning_rate(opt, config, epoch - 1)
         step_losses = train_epoch(
-            net, opt, fit, adversary, (train_hr, stride, rate), config, steps, rng, device
+            net,
+            opt,
+            fit,
+            adversary,
+            (train_hr, stride, rate, band_ends),
+            config,
+            steps,
+            rng,
+            device,
         )
         all_losses += step_losses
         wall += time.time() - t0

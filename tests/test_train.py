@@ -8,9 +8,17 @@ import torch
 
 from model import audio, checkpoint, metrics
 from model.__main__ import main as model_main
-from model.batches import CONTEXT, DEGRADATIONS, crop, degradations, make_batch, speed_perturb
+from model.batches import (
+    CONTEXT,
+    DEGRADATIONS,
+    crop,
+    degradations,
+    make_batch,
+    row_band_ends,
+    speed_perturb,
+)
 from model.data import prepare
-from model.losses import snr_loss
+from model.losses import band_limited, snr_loss
 from model.train import average, epoch_merit, train
 
 
@@ -325,6 +333,29 @@ def test_full_band_data_trains_a_x3_net_for_16_khz_input(tmp_path):
     train(data, run, epochs=1, steps_per_epoch=3, batch_size=4, **options)
     _, meta = checkpoint.load(run / "best.safetensors")
     assert (meta["input_rate"], meta["scale"]) == (16000, 3)
+    # Each training row knows its voice's band end, and a run can be scored only up to it.
+    ends = row_band_ends(data)
+    assert len(ends) == manifest["splits"]["train"]["patches"] and (ends > 14000).all()
+    masked = tmp_path / "masked"
+    train(data, masked, epochs=1, steps_per_epoch=2, batch_size=4, band_mask=True, **options)
+    assert checkpoint.read_metadata(masked / "best.safetensors")["training"]["band_masked"]
+    with pytest.raises(ValueError, match="speed"):
+        train(data, tmp_path / "no", epochs=1, band_mask=True, speed=0.5, **options)
+
+
+def test_band_limited_scores_nothing_above_each_rows_cutoff():
+    """The band mask is an exact projection: the tone below the cutoff passes untouched, the one
+    above is gone, and no gradient reaches what the net writes above the cutoff."""
+    t = np.arange(4800) / 48000
+    low, high = np.sin(2 * np.pi * 5000 * t), np.sin(2 * np.pi * 20000 * t)
+    x = torch.tensor(np.stack([low + high, low + high])[:, None], requires_grad=True)
+    y = band_limited(x, torch.tensor([15000.0, 22000.0]), 48000)
+    assert torch.allclose(y[0, 0], torch.from_numpy(low), atol=1e-9)
+    assert torch.allclose(y[1, 0], torch.from_numpy(low + high), atol=1e-9)
+    (y[0] ** 2).sum().backward()
+    spectrum = np.abs(np.fft.rfft(x.grad[0, 0].numpy()))
+    freqs = np.fft.rfftfreq(4800, 1 / 48000)
+    assert spectrum[freqs > 15000].max() < 1e-9 * spectrum.max()
 
 
 def test_full_band_batches_skip_the_telephone_band_and_refuse_16_khz_rooms():
