@@ -38,15 +38,6 @@ PAUSE_DB = 50.0
 FREQS = np.arange(metrics.N_FFT // 2 + 1) * RATE / metrics.N_FFT
 
 
-def spec(x: np.ndarray) -> np.ndarray:
-    """Complex STFT as `metrics.power_spectrogram` takes it: [frames x bins]."""
-    x = np.pad(np.asarray(x, dtype=np.float64), metrics.N_FFT // 2, mode="reflect")
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(metrics.N_FFT) / metrics.N_FFT)
-    n = 1 + (len(x) - metrics.N_FFT) // metrics.HOP
-    idx = np.arange(metrics.N_FFT)[None, :] + metrics.HOP * np.arange(n)[:, None]
-    return np.fft.rfft(x[idx] * window, axis=-1)
-
-
 def log_power(z: np.ndarray) -> np.ndarray:
     return np.log10(np.maximum(np.abs(z) ** 2, 1e-8))
 
@@ -83,7 +74,7 @@ def main() -> None:
         hr, sr = audio.to_mono(hr), audio.to_mono(sr)
         outputs = {"model": sr, "sinc": audio.sinc(audio.to_mono(lr), SCALE)}
         n = min(len(hr), *(len(x) for x in outputs.values()))
-        truth = spec(hr[:n])
+        truth = metrics.stft(hr[:n])
         level = 10 * np.log10((np.abs(truth) ** 2).sum(1) + 1e-20)
         pause = level < level.max() - PAUSE_DB
         band_end = audio.bandwidth(hr, RATE)
@@ -91,7 +82,7 @@ def main() -> None:
             continue
         row = {"item": stem, "band_end_khz": band_end / 1000, "pause_share": pause.mean()}
         for name, x in outputs.items():
-            made = spec(x[:n])
+            made = metrics.stft(x[:n])
             d2 = (log_power(truth) - log_power(made)) ** 2
             frame_lsd = np.sqrt(d2.mean(1))
             row[name] = frame_lsd.mean()

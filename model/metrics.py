@@ -29,8 +29,8 @@ def snr(ref: np.ndarray, est: np.ndarray) -> float:
     return float(10 * np.log10((power + 1e-20) / (noise + 1e-20)))
 
 
-def power_spectrogram(x: np.ndarray) -> np.ndarray:
-    """|STFT|^2: [frames x bins], n_fft 2048, hop 512, periodic Hann.
+def stft(x: np.ndarray) -> np.ndarray:
+    """Complex STFT: [frames x bins], n_fft 2048, hop 512, periodic Hann.
 
     Frames are centred with reflect padding of n_fft // 2 on each side (torch.stft(center=True)).
     """
@@ -41,7 +41,12 @@ def power_spectrogram(x: np.ndarray) -> np.ndarray:
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)  # periodic Hann
     n_frames = 1 + (len(x) - N_FFT) // HOP
     idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
-    return np.abs(np.fft.rfft(x[idx] * window, axis=-1)) ** 2
+    return np.fft.rfft(x[idx] * window, axis=-1)
+
+
+def power_spectrogram(x: np.ndarray) -> np.ndarray:
+    """|STFT|^2 (`stft`): [frames x bins]."""
+    return np.abs(stft(x)) ** 2
 
 
 def log_power_spectrogram(x: np.ndarray) -> np.ndarray:

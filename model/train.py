@@ -239,9 +239,8 @@ def train_epoch(net, opt, fit, adversary, data, config: TrainConfig, steps: int,
         scale = config.mix_scale if config.mix_scale and step % 2 else config.scale
         augment = dict(speed=config.speed, degrade=config.degrade, chain=config.chain)
         band_ends = data[3] if config.band_mask else None
-        idx = (
-            None if band_ends is None else np.sort(rng.integers(0, len(data[0]), config.batch_size))
-        )
+        # The rows drawn here, as make_batch would draw them, so the band mask knows whose they are.
+        idx = np.sort(rng.integers(0, len(data[0]), config.batch_size))
         batch = make_batch(
             data[0],
             scale,
