@@ -114,6 +114,18 @@ def mel_loss(
     return torch.where(error > 0, over * error, -error).mean()
 
 
+def frame_level_loss(spec: torch.Tensor, target: torch.Tensor, first_bin: int) -> torch.Tensor:
+    """L1 of the natural-log energy, per frame, of the whole band from `first_bin` up of two
+    complex STFTs [B x bins x F]: the written band's level from frame to frame.
+
+    Of a generator's envelope error at x4 this part (the whole band too loud or too quiet in a
+    frame, about its own mean) is what DistillMOS hears most; the mel term, asymmetric and per
+    band, leaves it loose (experiments/LOG.md, issue 24, fourth session).
+    """
+    energy = lambda z: z[:, first_bin:].abs().pow(2).sum(1).clamp_min(1e-10).log()  # noqa: E731
+    return F.l1_loss(energy(spec), energy(target))
+
+
 def band_limited(x: torch.Tensor, cutoff_hz: torch.Tensor, rate: int) -> torch.Tensor:
     """Tensor[B x 1 x T] with every DFT bin of the whole patch above its row's `cutoff_hz`
     (Tensor[B]) set to zero: an exact projection, so a loss on the band-limited output passes no
@@ -130,11 +142,13 @@ def spectral_objective(
     mel_weight: float = 0.0,
     mel_over: float = 1.0,
     rate: int = 16000,
+    frame_weight: float = 0.0,
 ):
     """The spectral generator's objective (y, target, net, scale) -> scalar: log magnitude and
     phase of the output's own STFT against the target's, plus `mel_weight` x the log mel-band
     energies (too much energy `mel_over` times dearer than too little; bands on the mel scale of
-    audio at `rate`) and `stft_weight` x multi-resolution STFT.
+    audio at `rate`), `frame_weight` x the written band's log energy per frame and
+    `stft_weight` x multi-resolution STFT.
     """
 
     def objective(y: torch.Tensor, target: torch.Tensor, net, scale: int) -> torch.Tensor:
@@ -147,6 +161,8 @@ def spectral_objective(
         )
         if mel_weight:
             total = total + mel_weight * mel_loss(spec, truth, rate, over=mel_over)
+        if frame_weight:
+            total = total + frame_weight * frame_level_loss(spec, truth, net.nyquist_bin(scale))
         return total
 
     return objective
@@ -167,14 +183,22 @@ def objective(
     mel_weight: float = 0.0,
     mel_over: float = 1.0,
     rate: int = 16000,
+    frame_weight: float = 0.0,
 ):
     """The training objective (y, target, net, scale) -> scalar, `y` the net's output over the
     target's span at `rate`: the `loss` term plus `stft_weight` x multi-resolution STFT (and, for
-    the spectral generator, `mel_weight` x log mel-band energies)."""
+    the spectral generator, `mel_weight` x log mel-band energies and `frame_weight` x the
+    written band's log energy per frame)."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
     if loss == "spectral":
-        return spectral_objective(stft_weight, mel_weight=mel_weight, mel_over=mel_over, rate=rate)
+        return spectral_objective(
+            stft_weight,
+            mel_weight=mel_weight,
+            mel_over=mel_over,
+            rate=rate,
+            frame_weight=frame_weight,
+        )
     fit = LOSSES[loss][0]
 
     def waveform(y: torch.Tensor, target: torch.Tensor, net, scale: int) -> torch.Tensor:
@@ -183,8 +207,15 @@ def objective(
     return waveform
 
 
-def describe(loss: str, stft_weight: float, mel_weight: float = 0.0, mel_over: float = 1.0) -> str:
+def describe(
+    loss: str,
+    stft_weight: float,
+    mel_weight: float = 0.0,
+    mel_over: float = 1.0,
+    frame_weight: float = 0.0,
+) -> str:
     """The objective in words, for the checkpoint's training record."""
     over = f" (too much {mel_over} x dearer)" if mel_over != 1.0 else ""
     mel = f" + {mel_weight} x log mel-band energies{over}" if mel_weight else ""
-    return f"{LOSSES[loss][1]}{mel} + {stft_weight} x multi-resolution STFT"
+    frame = f" + {frame_weight} x written band's log energy per frame" if frame_weight else ""
+    return f"{LOSSES[loss][1]}{mel}{frame} + {stft_weight} x multi-resolution STFT"

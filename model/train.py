@@ -69,6 +69,9 @@ class TrainConfig:
     stft_weight: float = _option(0.1, "weight of the multi-resolution STFT loss")
     mel_weight: float = _option(0.0, "weight of the log mel-band energy loss (spectral loss only)")
     mel_over: float = _option(1.0, "how much dearer too much mel-band energy is than too little")
+    frame_weight: float = _option(
+        0.0, "weight of the written band's log energy per frame (spectral loss only)"
+    )
     loss: str = _option("mse", "waveform loss term", losses.LOSSES)
     init: str | None = _option(None, "fine-tune from this checkpoint (path or shipped name)")
     select: str = _option("merit", "how the kept epoch is chosen", SELECTIONS)
@@ -280,7 +283,9 @@ def training_record(config: TrainConfig, row: dict, val: dict, device) -> dict:
         "steps": row["steps"],
         "batch_size": config.batch_size,
         "lr": config.lr,
-        "loss": losses.describe(config.loss, config.stft_weight, config.mel_weight, config.mel_over)
+        "loss": losses.describe(
+            config.loss, config.stft_weight, config.mel_weight, config.mel_over, config.frame_weight
+        )
         + (f" + {config.adversarial} x adversarial" if config.adversarial else ""),
         "init": str(config.init) if config.init else None,
         "speed_perturbed": config.speed,
@@ -347,7 +352,12 @@ def train(data: Path, out: Path, **options) -> dict:
     )
     rng = np.random.default_rng(config.seed + start)
     fit = losses.objective(
-        config.loss, config.stft_weight, config.mel_weight, config.mel_over, rate
+        config.loss,
+        config.stft_weight,
+        config.mel_weight,
+        config.mel_over,
+        rate,
+        config.frame_weight,
     )
     save = functools.partial(
         checkpoint.save,

@@ -191,6 +191,33 @@ def test_the_mel_loss_weighs_band_energies():
     assert float(losses.mel_loss(2 * spec, spec)) == pytest.approx(math.log(4), rel=1e-4)
 
 
+def test_the_frame_level_loss_weighs_only_the_written_band_per_frame():
+    net = SpectralBWE(**SMALL)
+    spec = net.stft(torch.from_numpy(_speech(0.5))[None])
+    first = net.nyquist_bin(4)
+    louder = spec.clone()
+    louder[:, first:] *= 2
+    # Twice the amplitude above `first` is ln 4 in every frame's energy there...
+    assert float(losses.frame_level_loss(louder, spec, first)) == pytest.approx(
+        math.log(4), rel=1e-4
+    )
+    # ... and what the net keeps below it, or how energy moves within the band, costs nothing.
+    changed_below = spec.clone()
+    changed_below[:, :first] *= 3
+    assert float(losses.frame_level_loss(changed_below, spec, first)) == pytest.approx(
+        0.0, abs=1e-6
+    )
+    swapped = spec.clone()
+    swapped[:, first:] = spec[:, first:].flip(1)
+    assert float(losses.frame_level_loss(swapped, spec, first)) == pytest.approx(0.0, abs=1e-5)
+    # In the objective it adds its weight times that.
+    x = torch.from_numpy(_speech(0.5))[None, None]
+    y = net.istft(louder, x.shape[-1])
+    base = losses.objective("spectral", 0.0)(y, x, net, 4)
+    weighted = losses.objective("spectral", 0.0, frame_weight=0.5)(y, x, net, 4)
+    assert float(weighted - base) > 0.5 * 0.5 * math.log(4)
+
+
 def test_too_much_band_energy_costs_mel_over_times_too_little():
     net = SpectralBWE(**SMALL)
     spec = net.stft(torch.from_numpy(_speech(0.5))[None])
