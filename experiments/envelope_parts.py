@@ -106,7 +106,11 @@ def main() -> None:
             if name not in keep:
                 continue
             y = y[:n]
-            row = (metrics.wb_pesq(hr[:n], y), metrics.dnsmos(y)["dnsmos_p808"], metrics.distillmos(y))
+            row = (
+                metrics.wb_pesq(hr[:n], y),
+                metrics.dnsmos(y)["dnsmos_p808"],
+                metrics.distillmos(y),
+            )
             table.setdefault(name, []).append(row)
     s = np.mean(stats, axis=0)
     print(

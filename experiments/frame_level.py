@@ -66,7 +66,7 @@ def features(hr: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return x.astype(np.float32), (high - high[active].mean()).astype(np.float32), active
 
 
-def training_segments(data: Path, per_voice: int, rng) -> list[np.ndarray]:
+def training_segments(data: Path, per_voice: int) -> list[np.ndarray]:
     """Up to `per_voice` 4 s segments of each training voice, evenly spread through it."""
     manifest = json.loads((data / "manifest.json").read_text())
     assert manifest["stride"] * 2 == manifest["patch"] and manifest["rate"] == 16000
@@ -116,8 +116,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=24)
     parser.add_argument("--per-voice", type=int, default=40)
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    segments = training_segments(args.data, args.per_voice, rng)
+    segments = training_segments(args.data, args.per_voice)
     xs, ys = [], []
     for hr in segments:
         x, y, active = features(hr, audio.lowres(hr, 4, "cheby8"))

@@ -33,22 +33,14 @@ def main() -> None:
     args = parser.parse_args()
     manifest = json.loads((args.folder / "manifest.json").read_text())
     corpus, rate = manifest["corpus"], manifest["rate"]
-    if corpus not in ("debian", "debian+g722", "wide"):
-        groups = data.folder_groups(Path(corpus))
-    else:
-        groups = data.debian_groups(data.fetch_debian(args.folder))
-        if corpus != "debian":
-            groups |= data.g722_groups(data.fetch_debian(args.folder, data.G722_PACKAGES, "-g722"))
-        if corpus == "wide":
-            groups |= data.wide_groups(data.fetch_debian(args.folder, data.WIDE_PACKAGES, "-wide"))
+    groups = data.corpus_groups(corpus, args.folder)
     out = args.folder / "train_wavs"
     shutil.rmtree(out, ignore_errors=True)
     train = manifest["splits"]["train"]
     for group in train["groups"]:
         if not train["voices"][group]["files"]:
             continue
-        checked = corpus == "wide" or rate != data.OUTPUT_RATE
-        pairs, _ = data.voice_clips(groups[group], checked, rate)
+        pairs, _ = data.voice_clips(groups[group], data.is_checked(corpus, rate), rate)
         picks = np.unique(np.linspace(0, len(pairs) - 1, min(args.per_voice, len(pairs))).round())
         (out / group).mkdir(parents=True, exist_ok=True)
         for i in picks.astype(int):

@@ -288,6 +288,25 @@ def _write_memmap(path: Path, array: np.ndarray) -> None:
     mm.flush()
 
 
+def corpus_groups(corpus: str, root: Path) -> dict[str, list[Path]]:
+    """A corpus's files by voice: the Debian corpora (fetched and unpacked under `root`), or a
+    folder of audio."""
+    if corpus not in ("debian", "debian+g722", "wide"):
+        return folder_groups(Path(corpus))
+    groups = debian_groups(fetch_debian(root))
+    if corpus != "debian":
+        groups |= g722_groups(fetch_debian(root, G722_PACKAGES, "-g722"))
+    if corpus == "wide":
+        groups |= wide_groups(fetch_debian(root, WIDE_PACKAGES, "-wide"))
+    return groups
+
+
+def is_checked(corpus: str, rate: int) -> bool:
+    """Whether a voice's clips are checked for clipping and bandwidth (`voice_clips`): in the
+    `wide` corpus and in any full-band data."""
+    return corpus == "wide" or rate != OUTPUT_RATE
+
+
 def prepare(
     corpus: str,
     out: Path,
@@ -302,14 +321,7 @@ def prepare(
     if rate not in SCALES_BY_RATE:
         raise SystemExit(f"--rate must be one of {sorted(SCALES_BY_RATE)}, not {rate}")
     out.mkdir(parents=True, exist_ok=True)
-    if corpus in ("debian", "debian+g722", "wide"):
-        groups = debian_groups(fetch_debian(out))
-        if corpus != "debian":
-            groups |= g722_groups(fetch_debian(out, G722_PACKAGES, "-g722"))
-        if corpus == "wide":
-            groups |= wide_groups(fetch_debian(out, WIDE_PACKAGES, "-wide"))
-    else:
-        groups = folder_groups(Path(corpus))
+    groups = corpus_groups(corpus, out)
     if not groups:
         raise SystemExit(f"no audio found in corpus {corpus!r}")
     names = sorted(groups)
@@ -333,8 +345,7 @@ def prepare(
         members = [g for g in names if (g in val_names) == (split == "val")]
         patches, seconds, files, group_patches, voices = [], 0.0, 0, {}, {}
         for group in members:
-            checked = corpus == "wide" or rate != OUTPUT_RATE
-            pairs, voices[group] = voice_clips(groups[group], checked, rate)
+            pairs, voices[group] = voice_clips(groups[group], is_checked(corpus, rate), rate)
             clips = [c for _, c in pairs]
             voices[group] |= {
                 "files": len(clips),
