@@ -16,8 +16,9 @@ split into three parts that add up to it:
 Each part is removed from, or kept alone on, the truth's envelope, and the result imposed on the
 output's own fine structure (`envelope_budget.impose`); also the output's own envelope with its
 frame-to-frame swing about each band's mean widened 1.5 x (the truth's swings more: LOG, issue
-24). Prints the parts' sizes (standard deviations in speech frames), then WB-PESQ, DNSMOS P.808
-and DistillMOS of every version, beside sinc's from the `f.lr.wav` input.
+24), and the output with its band gated in the input's quiet frames. Prints the parts' sizes
+(standard deviations in speech frames), then WB-PESQ, DNSMOS P.808 and DistillMOS of every
+version (`--only`: of those named), beside sinc's from the `f.lr.wav` input.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -80,6 +82,19 @@ def versions(hr: np.ndarray, sr: np.ndarray, first: int, stats: list) -> dict[st
     }
 
 
+def gated(sr: np.ndarray, sinc: np.ndarray, first: int) -> dict[str, np.ndarray]:
+    """The output with its band removed in the frames where the input (the sinc-interpolated
+    band below, to 0.8 of its Nyquist) is more than 60 or 45 dB under its loudest frame: a gate
+    any product could apply, against the frame error's share outside speech."""
+    low = 10 * np.log10((stft(sinc)[5 : int(0.8 * first) + 1].abs().numpy() ** 2).sum(0) + 1e-12)
+    made, out = stft(sr), {}
+    for depth in (60, 45):
+        z = made.clone()
+        z[first:, torch.from_numpy(low < low.max() - depth)] = 0
+        out[f"its band gated {depth} dB under the loudest frame"] = istft(z, len(sr))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="an `evaluate --out` folder")
@@ -101,6 +116,7 @@ def main() -> None:
         sinc = np.zeros(n)
         sinc[: min(n, scale * len(lr))] = audio.sinc(lr, scale)[:n]
         made["sinc"] = sinc
+        made |= gated(sr.astype(np.float64)[:n], sinc, first)
         keep = set(args.only.split(";")) if args.only else set(made)
         for name, y in made.items():
             if name not in keep:
