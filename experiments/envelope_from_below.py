@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from envelope_budget import band_db, impose  # noqa: E402
 from envelope_predictability import bands, fit_mlp, with_context  # noqa: E402
-from spectral_diagnosis import N_FFT, istft, stft  # noqa: E402
+from spectral_diagnosis import N_FFT, interpolated, istft, stft  # noqa: E402
 
 from model import audio, metrics  # noqa: E402
 
@@ -77,8 +77,7 @@ def main() -> None:
         lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
         n = min(len(hr), len(sr))
         hr, sr = hr[:n], sr[:n].astype(np.float64)
-        sinc = np.zeros(n)
-        sinc[: min(n, args.scale * len(lr))] = audio.sinc(lr, args.scale)[:n]
+        sinc = interpolated(lr, args.scale, n)
         made = stft(sr)
         net = band_db(made, first)
         features, active = below(sinc, first, args.mlp)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from envelope_budget import band_db, impose  # noqa: E402
-from spectral_diagnosis import N_FFT, istft, stft  # noqa: E402
+from spectral_diagnosis import N_FFT, interpolated, istft, stft  # noqa: E402
 
 from model import audio, metrics  # noqa: E402
 
@@ -113,8 +113,7 @@ def main() -> None:
         lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
         made = versions(hr, sr.astype(np.float64), first, stats)
         n = len(made["true envelope"])
-        sinc = np.zeros(n)
-        sinc[: min(n, scale * len(lr))] = audio.sinc(lr, scale)[:n]
+        sinc = interpolated(lr, scale, n)
         made["sinc"] = sinc
         made |= gated(sr.astype(np.float64)[:n], sinc, first)
         keep = set(args.only.split(";")) if args.only else set(made)

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from envelope_budget import band_db, impose  # noqa: E402
-from spectral_diagnosis import istft, stft  # noqa: E402
+from spectral_diagnosis import interpolated, istft, stft  # noqa: E402
 
 from model import audio, metrics  # noqa: E402
 
@@ -49,11 +49,9 @@ def frame_db(power: torch.Tensor) -> np.ndarray:
     return 10 * np.log10(power.sum(0).numpy() + 1e-12)
 
 
-def features(hr: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """[F x 11*51] input features, [F] true swing (dB), [F] speech-frame mask of one segment."""
-    n = len(hr)
-    up = np.zeros(n)
-    up[: min(n, 4 * len(lr))] = audio.sinc(lr, 4)[:n]
+def features(hr: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[F x 11*51] input features from the interpolated input `up`, [F] true swing (dB), [F]
+    speech-frame mask of one segment."""
     low = stft(up)[LOW].abs() ** 2
     low_db = 10 * np.log10(low.numpy() + 1e-10)
     level = frame_db(low)
@@ -119,7 +117,7 @@ def main() -> None:
     segments = training_segments(args.data, args.per_voice)
     xs, ys = [], []
     for hr in segments:
-        x, y, active = features(hr, audio.lowres(hr, 4, "cheby8"))
+        x, y, active = features(hr, interpolated(audio.lowres(hr, 4, "cheby8"), 4, len(hr)))
         xs.append(x[active])
         ys.append(y[active])
     held = np.arange(len(xs)) % 10 == 0
@@ -142,15 +140,14 @@ def main() -> None:
         lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
         n = min(len(hr), len(sr))
         hr, sr = hr[:n], sr[:n].astype(np.float64)
-        x, true_swing, active = features(hr, lr.astype(np.float64))
+        sinc = interpolated(lr.astype(np.float64), 4, n)
+        x, true_swing, active = features(hr, sinc)
         with torch.no_grad():
             swing = net(torch.from_numpy(x))[:, 0].numpy()
         made = stft(sr)
         own = frame_db(made[FIRST:].abs() ** 2)
         errors["net"].append((own - own[active].mean() - true_swing)[active])
         errors["predictor"].append((swing - true_swing)[active])
-        sinc = np.zeros(n)
-        sinc[: min(n, 4 * len(lr))] = audio.sinc(lr, 4)[:n]
         versions = {
             "as it is": sr,
             "predicted swing": istft(with_swing(made, swing, active), n),

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments.spectral_diagnosis import N_FFT, istft, stft  # noqa: E402
+from experiments.spectral_diagnosis import N_FFT, interpolated, istft, stft  # noqa: E402
 from model import audio, metrics  # noqa: E402
 from model.cli import item_names  # noqa: E402
 
@@ -81,8 +81,7 @@ def main() -> None:
         n = min(len(hr), len(sr))
         hr, sr = hr[:n], sr[:n].astype(np.float64)
         lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
-        sinc = np.zeros(n)
-        sinc[: min(n, args.scale * len(lr))] = audio.sinc(lr, args.scale)[:n]
+        sinc = interpolated(lr, args.scale, n)
         versions = {g: with_gain(sr, g, first, args.tilt) for g in gains} | {
             "sinc": sinc,
             "original": hr,

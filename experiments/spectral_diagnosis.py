@@ -40,6 +40,14 @@ def istft(z: torch.Tensor, n: int) -> np.ndarray:
     return torch.istft(z, N_FFT, HOP, window=WINDOW, length=n).numpy()
 
 
+def interpolated(lr: np.ndarray, scale: int, n: int) -> np.ndarray:
+    """The low-res input `lr` sinc-interpolated by `scale` to exactly `n` samples (zero-padded
+    or cut), to stand beside an output of that length."""
+    out = np.zeros(n)
+    out[: min(n, scale * len(lr))] = audio.sinc(lr, scale)[:n]
+    return out
+
+
 def with_envelope(source: torch.Tensor, truth: torch.Tensor, width: int = 16) -> torch.Tensor:
     """`source`'s fine structure scaled to `truth`'s energy per `width`-bin band and frame."""
     out = source.clone()
