@@ -4,8 +4,12 @@ Celery main process consumes the queue, and the next worker on a host forgets a 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -16,7 +20,7 @@ import redis
 from worker import tasks
 from worker.config import Settings
 from worker.jobstore import mark_ready, ready_workers
-from worker.local import RedisServer
+from worker.local import REPO, RedisServer
 
 from .waits import HANG_S
 
@@ -67,3 +71,59 @@ def test_a_starting_worker_forgets_the_ready_keys_of_dead_processes_on_its_host(
     tasks.forget_dead_workers(settings)
 
     assert sorted(ready_workers(client)) == sorted([alive, elsewhere])
+
+
+def test_a_zombie_counts_as_gone(private_redis):
+    """A killed worker's child reparented to a pid 1 that does not reap stays a zombie: signal 0
+    still reaches it, but it takes no job."""
+    settings, client = private_redis
+    zombie = subprocess.Popen(["true"])  # not waited for: a zombie once it exits
+    stat = f"/proc/{zombie.pid}/stat"
+    wait_until(lambda: open(stat).read().rsplit(")", 1)[1].split()[0] == "Z")
+    mark_ready(client, f"{socket.gethostname()}:{zombie.pid}", {}, 60)
+    try:
+        tasks.forget_dead_workers(settings)
+        assert ready_workers(client) == {}
+    finally:
+        zombie.wait()
+
+
+# A main process that forks one pool child whose heartbeat says it consumes, then waits.
+ORPHAN_SCRIPT = """
+import os, sys, time
+from types import SimpleNamespace
+from worker import tasks
+from worker.config import Settings
+child = os.fork()
+if child == 0:
+    tasks._heartbeat(Settings(redis_url=sys.argv[1], checkpoint="spline"), {}, SimpleNamespace(value=True))
+    os._exit(0)
+print(child, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_child_whose_main_process_is_killed_takes_its_ready_key_back(private_redis):
+    settings, client = private_redis
+    main = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_SCRIPT, settings.redis_url],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    child = int(main.stdout.readline())
+    try:
+        worker = f"{socket.gethostname()}:{child}"
+        wait_until(lambda: worker in ready_workers(client))
+        main.kill()  # SIGKILL: `consuming` is never cleared
+        main.wait()
+        # Well before the key would lapse (READY_TTL_S) and before a restarted worker is ready;
+        # an orphan that kept refreshing its key would keep it for good.
+        deadline = time.monotonic() + tasks.HEARTBEAT_S
+        while worker in ready_workers(client):
+            assert time.monotonic() < deadline, "the orphan still says it is ready"
+            time.sleep(0.01)
+    finally:
+        main.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import redis
@@ -155,7 +156,13 @@ def gone(worker: str) -> bool:
         return True
     except PermissionError:
         return False  # alive, another user's
-    return False
+    # A zombie answers signal 0 too: a killed worker's child, reparented to a pid 1 that does not
+    # reap (a container's shell), stays one for good.
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 class JobHeartbeat:
@@ -249,17 +256,23 @@ def preload(settings: Settings, consuming) -> None:
 
 def _heartbeat(settings: Settings, info: dict, consuming) -> None:
     """Say this process is ready once its main process consumes the queue, refresh that every
-    HEARTBEAT_S, and take it back as soon as the main process stops consuming (a warm shutdown).
+    HEARTBEAT_S, and take it back as soon as the main process stops consuming (a warm shutdown) or
+    is gone (killed outright: this child's parent changes), within WATCH_S.
 
     The pool child loads its models while the main process connects to the broker; a key written
     before the main process consumes would have /healthz say "ok" while a job sent waits.
     """
-    worker = worker_id()
+    worker, main = worker_id(), os.getppid()
     client = job_store(settings).redis
-    _wait_until(lambda: consuming.value)
+
+    def taking_jobs() -> bool:
+        # A main process killed outright never clears `consuming`; its orphan sees a new parent.
+        return consuming.value and os.getppid() == main
+
+    _wait_until(lambda: consuming.value or os.getppid() != main)
     info = {**info, "since": time.time()}
     announced = False
-    while consuming.value:
+    while taking_jobs():
         try:
             mark_ready(client, worker, info, READY_TTL_S)
             if not announced:
@@ -267,7 +280,7 @@ def _heartbeat(settings: Settings, info: dict, consuming) -> None:
                 announced = True
         except redis.RedisError:
             ready_log.warning("could not refresh the ready key of %s; retrying", worker)
-        _wait_until(lambda: not consuming.value, HEARTBEAT_S)
+        _wait_until(lambda: not taking_jobs(), HEARTBEAT_S)
     try:
         forget_ready(client, worker)
     except redis.RedisError:
