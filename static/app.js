@@ -264,7 +264,8 @@ async function predict() {
   form.append("mode", document.querySelector('input[name="mode"]:checked').value);
   form.append("scale", ui.scale.value);
   form.append("model", ui.model.value);
-  form.append("output_rate", ui.outputRate.value);
+  // Simulate mode writes the model's rate (the control is disabled there, not reset).
+  form.append("output_rate", ui.outputRate.disabled ? "model" : ui.outputRate.value);
 
   let response;
   try {

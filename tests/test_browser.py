@@ -263,6 +263,11 @@ def test_a_16k_upload_in_enhance_mode_comes_back_at_48k(page, speech_clip):
 
 def test_upload_predict(page, speech_clip):
     page.locator("#upload").set_input_files(speech_clip)
+    # A rate picked in enhance mode does not follow the person back to simulate mode.
+    page.get_by_label("Already low-res").check()
+    page.locator("#output-rate").select_option("48000")
+    page.get_by_label("Full-band speech").check()
+    assert page.locator("#output-rate").is_disabled()
     page.locator("#model").select_option("spline")
     button(page, "Predict").click()
     wait_for_result(page)

@@ -89,6 +89,7 @@ REFUSALS = [
     (tone(1.0), {"mode": "denoise"}, {}, 400, "mode must be"),
     (tone(1.0), {"scale": "4"}, {}, 400, "whole number"),
     (tone(1.0), {"output_rate": "44100"}, {}, 400, "output_rate must be"),
+    (tone(1.0), {"output_rate": "48000"}, {}, 400, "applies to enhance mode"),
     (tone(1.0), {"scale": 5}, {}, 422, "scale 5 is not supported"),
     (tone(1.0), {"model": "no-such-net"}, {}, 422, "no-such-net"),
     (b"this is not audio at all" * 10, {}, {}, 415, "not an audio file"),

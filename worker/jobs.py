@@ -79,6 +79,12 @@ def submit(
         raise JobRejected(
             f"output_rate must be one of {', '.join(OUTPUT_RATES)}, not {str(output_rate)[:20]!r}"
         )
+    if mode == "simulate" and output_rate != "model":
+        # The result is scored against the upload made into the model's reference: same rate.
+        raise JobRejected(
+            "output_rate applies to enhance mode; simulate mode writes the model's rate, that of "
+            "the reference it is compared with"
+        )
     check_size(len(audio_bytes), settings)
     try:
         frames, rate, channels = audio.info(audio_bytes)
