@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from envelope_budget import band_db, impose  # noqa: E402
-from spectral_diagnosis import N_FFT, interpolated, istft, stft  # noqa: E402
+from spectral_diagnosis import N_FFT, interpolated, istft, items, stft  # noqa: E402
 
-from model import audio, metrics  # noqa: E402
+from model import metrics  # noqa: E402
 
 
 def parts(t: np.ndarray, m: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -104,18 +104,14 @@ def main() -> None:
     args = parser.parse_args()
     first = round(args.from_hz / 16000 * N_FFT)
     scale = round(8000 / args.from_hz)
-    pairs = sorted(args.folder.glob("*.hr.wav"))[: args.items]
     table: dict[str, list[tuple[float, float, float]]] = {}
     stats: list = []
-    for hr_path in pairs:
-        hr = audio.load(hr_path)[0][0].astype(np.float64)
-        sr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".sr.")))[0][0]
-        lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
-        made = versions(hr, sr.astype(np.float64), first, stats)
-        n = len(made["true envelope"])
+    for hr, sr, lr in items(args.folder, args.items):
+        made = versions(hr, sr, first, stats)
+        n = len(hr)
         sinc = interpolated(lr, scale, n)
         made["sinc"] = sinc
-        made |= gated(sr.astype(np.float64)[:n], sinc, first)
+        made |= gated(sr, sinc, first)
         keep = set(args.only.split(";")) if args.only else set(made)
         for name, y in made.items():
             if name not in keep:
@@ -129,7 +125,7 @@ def main() -> None:
             table.setdefault(name, []).append(row)
     s = np.mean(stats, axis=0)
     print(
-        f"{len(pairs)} items from {args.folder}; energy per 500 Hz band and frame from "
+        f"{len(stats)} items from {args.folder}; energy per 500 Hz band and frame from "
         f"{args.from_hz:.0f} Hz, speech frames (dB): band bias mean {s[1]:+.1f}, spread across "
         f"bands {s[0]:.1f}; frame error std {s[2]:.1f}; residual std {s[3]:.1f}; each band's "
         f"swing about its mean: truth {s[4]:.1f}, output {s[5]:.1f}"

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from envelope_budget import band_db, impose  # noqa: E402
 from envelope_parts import parts  # noqa: E402
-from spectral_diagnosis import N_FFT, interpolated, istft, stft  # noqa: E402
+from spectral_diagnosis import N_FFT, interpolated, istft, items, stft  # noqa: E402
 
-from model import audio, metrics  # noqa: E402
+from model import metrics  # noqa: E402
 
 SPANS = (3, 5, 9, 17, 33)
 
@@ -57,17 +57,12 @@ def main() -> None:
     args = parser.parse_args()
     first = round(args.from_hz / 16000 * N_FFT)
     scale = round(8000 / args.from_hz)
-    pairs = sorted(args.folder.glob("*.hr.wav"))[: args.items]
     errors: dict[str, list[float]] = {}
     fast: dict[int, list[float]] = {}
     table: dict[str, list[tuple[float, float, float]]] = {}
     score = set(filter(None, args.score.split(";")))
-    for hr_path in pairs:
-        hr = audio.load(hr_path)[0][0].astype(np.float64)
-        sr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".sr.")))[0][0]
-        lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
-        n = min(len(hr), len(sr))
-        hr, sr = hr[:n], sr[:n].astype(np.float64)
+    for hr, sr, lr in items(args.folder, args.items):
+        n = len(hr)
         truth, made = stft(hr), stft(sr)
         t, m = band_db(truth, first), band_db(made, first)
         low = 10 * np.log10((truth[5 : first - 4].abs().numpy() ** 2).sum(0) + 1e-12)
@@ -88,7 +83,9 @@ def main() -> None:
             y = sr if name == "as it is" else istft(impose(made, levels[name], first), n)[:n]
             row = (metrics.wb_pesq(hr, y), metrics.dnsmos(y)["dnsmos_p808"], metrics.distillmos(y))
             table.setdefault(name, []).append(row)
-    print(f"{len(pairs)} items from {args.folder}; frame error std in speech frames (dB):")
+    print(
+        f"{len(errors['as it is'])} items from {args.folder}; frame error std in speech frames (dB):"
+    )
     for name, values in errors.items():
         print(f"  {name:<24} {np.mean(values):.2f}")
     print("share of the frame error's variance faster than k frames:")

@@ -40,6 +40,17 @@ def istft(z: torch.Tensor, n: int) -> np.ndarray:
     return torch.istft(z, N_FFT, HOP, window=WINDOW, length=n).numpy()
 
 
+def items(folder: Path, count: int):
+    """The first `count` items of an `evaluate --out` folder, by name: (original, output, input),
+    each as float64, the original and output cut to the shorter of the two."""
+    for hr_path in sorted(folder.glob("*.hr.wav"))[:count]:
+        hr = audio.load(hr_path)[0][0].astype(np.float64)
+        sr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".sr.")))[0][0]
+        lr = audio.load(hr_path.with_name(hr_path.name.replace(".hr.", ".lr.")))[0][0]
+        n = min(len(hr), len(sr))
+        yield hr[:n], sr[:n].astype(np.float64), lr.astype(np.float64)
+
+
 def interpolated(lr: np.ndarray, scale: int, n: int) -> np.ndarray:
     """The low-res input `lr` sinc-interpolated by `scale` to exactly `n` samples (zero-padded
     or cut), to stand beside an output of that length."""
