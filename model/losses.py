@@ -79,10 +79,17 @@ def phase_loss(spec: torch.Tensor, target: torch.Tensor, first_bin: int) -> torc
 
 @functools.cache
 def _mel_filters(n_fft: int, rate: int, bands: int, device: str) -> torch.Tensor:
-    """Triangular mel filters [bands x n_fft / 2 + 1] (Slaney), as librosa makes them."""
+    """Triangular mel filters [bands x n_fft / 2 + 1] (Slaney), as librosa makes them, less any
+    that no STFT bin falls in: a short STFT at 48 kHz cannot resolve the lowest mel bands, and an
+    empty band would only add a band that is always right to the mean."""
+    import warnings
+
     import librosa
 
-    filters = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=bands, fmin=0.0, fmax=rate / 2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Empty filters detected")
+        filters = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=bands, fmin=0.0, fmax=rate / 2)
+    filters = filters[filters.sum(axis=1) > 0]
     return torch.from_numpy(filters).float().to(device)
 
 
