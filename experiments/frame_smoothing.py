@@ -60,7 +60,10 @@ def main() -> None:
     errors: dict[str, list[float]] = {}
     fast: dict[int, list[float]] = {}
     table: dict[str, list[tuple[float, float, float]]] = {}
-    score = set(filter(None, args.score.split(";")))
+    chosen = [name for name in args.score.split(";") if name]
+    names = {*smoothed_levels(np.zeros((1, 1)), np.zeros(1))}
+    if unknown := [name for name in chosen if name not in names]:
+        parser.error(f"no such version: {unknown}; choose from {sorted(names)}")
     for hr, sr, lr in items(args.folder, args.items):
         n = len(hr)
         truth, made = stft(hr), stft(sr)
@@ -77,9 +80,7 @@ def main() -> None:
         levels = smoothed_levels(m, top)
         for name, level in levels.items():
             errors.setdefault(name, []).append(parts(t, level, active)[1][0, active].std())
-        for name in ["as it is", *levels] if score else ():
-            if name not in score and name != "as it is":
-                continue
+        for name in ["as it is", *chosen] if chosen else ():
             y = sr if name == "as it is" else istft(impose(made, levels[name], first), n)[:n]
             row = (metrics.wb_pesq(hr, y), metrics.dnsmos(y)["dnsmos_p808"], metrics.distillmos(y))
             table.setdefault(name, []).append(row)
